@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AppsRegistryConfig(AppConfig):
+    name = "apps_registry"
+    verbose_name = "Apps registry"

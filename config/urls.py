@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from oauth2_provider import urls as oauth2_urls
+
+from config.health import healthz
+from identity.views import admin_login
+
+admin.site.site_header = "Agent Access Platform administration"
+# The admin's own login form would bypass allauth's MFA step: send staff through allauth instead.
+admin.site.login = admin_login
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("identity.urls")),
+    path("connections/", include("connections.urls")),
+    path("developer/", include("apps_registry.urls")),
+    path("oauth/", include("apps_registry.oauth_urls")),
+    path("", include((oauth2_urls.metadata_urlpatterns, "oauth2_metadata"))),
+    path("consent/", include("consent.urls")),
+    path("api/v1/", include("broker.urls")),
+    path("access/", include("audit.urls")),
+]

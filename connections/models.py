@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from connections.vault import EncryptedTextField
+
+
+class Connection(models.Model):
+    """One external account a person connected (a person may connect two GitHub accounts).
+
+    The vault part (``access_token``, ``refresh_token``) is encrypted at rest and never leaves this
+    app except in the outbound provider call: see ``connections.services.get_valid_access_token``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorization"
+        REVOKED = "revoked", "Revoked"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connections"
+    )
+    provider = models.CharField(max_length=32, db_index=True)
+    provider_account_id = models.CharField(max_length=255)
+    login = models.CharField(max_length=255, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="Provider scopes actually granted."
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.CharField(max_length=500, blank=True)
+    social_account = models.OneToOneField(
+        "socialaccount.SocialAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="connection",
+    )
+
+    access_token = EncryptedTextField(null=True, blank=True)
+    refresh_token = EncryptedTextField(null=True, blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    token_key_id = models.CharField(max_length=16, blank=True, db_index=True)
+    refresh_failures = models.PositiveIntegerField(default=0)
+    next_refresh_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provider", "login"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_account_id", "user"],
+                condition=~models.Q(status="revoked"),
+                name="one_live_connection_per_account",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider}:{self.login or self.provider_account_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def has_token(self) -> bool:
+        return self.token_key_id != ""

@@ -1,0 +1,146 @@
+"""The platform scope catalog, as data.
+
+Apps ask for these scopes, never for provider scopes. Each entry says, for people, what it allows;
+for the consent engine, which provider scopes a connection needs; for the broker, what kind of
+resource the scope narrows to. ``consent.checks`` validates the catalog at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    PLATFORM = "platform"  # a permission about the platform itself (background, unattended)
+
+
+class Flag(StrEnum):
+    BACKGROUND = "background"
+    UNATTENDED_WRITES = "unattended_writes"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    name: str
+    # What the platform does there on the person's behalf, in one sentence for people.
+    on_your_behalf: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    name: str
+    sentence: str
+    access: Access
+    service: str | None = None
+    # Provider id -> provider scopes a connection must hold for this platform scope.
+    provider_scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    resource_kind: str | None = None
+    flags: frozenset[Flag] = frozenset()
+
+    @property
+    def is_write(self) -> bool:
+        return self.access == Access.WRITE
+
+
+SERVICES: dict[str, Service] = {
+    s.id: s
+    for s in (
+        Service("github", "GitHub", "read and change repositories, issues and comments as you"),
+        Service("slack", "Slack", "read channels and post messages as you"),
+        Service("google", "Google Drive", "read and create files in your Drive as you"),
+    )
+}
+
+GITHUB_REPO = ("repo",)
+SLACK_READ = ("channels:read", "channels:history")
+SLACK_WRITE = ("chat:write",)
+DRIVE_READ = ("https://www.googleapis.com/auth/drive.readonly",)
+DRIVE_WRITE = ("https://www.googleapis.com/auth/drive.file",)
+
+
+def _both(scopes: tuple[str, ...], provider: str) -> dict[str, tuple[str, ...]]:
+    # The sandbox flavour of a provider speaks the same scope names as the real one.
+    return {provider: scopes, f"sandbox_{provider}": scopes}
+
+
+CATALOG: dict[str, Scope] = {
+    s.name: s
+    for s in (
+        Scope(
+            "identity.profile.read",
+            "See your name and e-mail address",
+            Access.READ,
+        ),
+        Scope(
+            "services.github.repositories.read",
+            "Read selected GitHub repositories: their details, files and issues",
+            Access.READ,
+            service="github",
+            provider_scopes=_both(GITHUB_REPO, "github"),
+            resource_kind="repository",
+        ),
+        Scope(
+            "services.github.repositories.write",
+            "Open issues and post comments in selected GitHub repositories",
+            Access.WRITE,
+            service="github",
+            provider_scopes=_both(GITHUB_REPO, "github"),
+            resource_kind="repository",
+        ),
+        Scope(
+            "services.slack.channels.read",
+            "Read the channel list and messages in selected Slack channels",
+            Access.READ,
+            service="slack",
+            provider_scopes=_both(SLACK_READ, "slack"),
+            resource_kind="channel",
+        ),
+        Scope(
+            "services.slack.messages.write",
+            "Post messages in selected Slack channels",
+            Access.WRITE,
+            service="slack",
+            provider_scopes=_both(SLACK_WRITE, "slack"),
+            resource_kind="channel",
+        ),
+        Scope(
+            "services.google.drive.files.read",
+            "Read files in selected Google Drive folders",
+            Access.READ,
+            service="google",
+            provider_scopes=_both(DRIVE_READ, "google"),
+            resource_kind="folder",
+        ),
+        Scope(
+            "services.google.drive.files.write",
+            "Create files in selected Google Drive folders",
+            Access.WRITE,
+            service="google",
+            provider_scopes=_both(DRIVE_WRITE, "google"),
+            resource_kind="folder",
+        ),
+        Scope(
+            "agents.jobs.background",
+            "Keep access while you are away (scheduled syncs, long tasks)",
+            Access.PLATFORM,
+            flags=frozenset({Flag.BACKGROUND}),
+        ),
+        Scope(
+            "agents.actions.unattended_writes",
+            "Make changes without asking you each time",
+            Access.PLATFORM,
+            flags=frozenset({Flag.UNATTENDED_WRITES}),
+        ),
+    )
+}
+
+BACKGROUND_SCOPE = "agents.jobs.background"
+UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
+
+
+def get_scope(name: str) -> Scope | None:
+    return CATALOG.get(name)

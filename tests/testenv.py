@@ -1,0 +1,12 @@
+"""Loaded with ``-p tests.testenv`` before Django starts: the suite's environment defaults.
+
+Tests run in debug-mode configuration (development defaults allowed) unless the caller set the
+variables, as CI does for DATABASE_URL and REDIS_URL.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("LOG_JSON", "0")
+# Browsers and live servers in tests talk to 127.0.0.1 without TLS.
+os.environ.setdefault("HTTPS", "0")
