@@ -2,12 +2,19 @@ from django.contrib import admin
 from django.urls import include, path
 from oauth2_provider import urls as oauth2_urls
 
+from apps_registry import oauth_urls as apps_registry_oauth_urls
 from config.health import healthz
+from consent.views import AuthorizeView
 from identity.views import admin_login
 
 admin.site.site_header = "Agent Access Platform administration"
 # The admin's own login form would bypass allauth's MFA step: send staff through allauth instead.
 admin.site.login = admin_login
+
+oauth_urlpatterns = [
+    path("authorize/", AuthorizeView.as_view(), name="authorize"),
+    *apps_registry_oauth_urls.urlpatterns,
+]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -16,7 +23,9 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("connections/", include("connections.urls")),
     path("developer/", include("apps_registry.urls")),
-    path("oauth/", include("apps_registry.oauth_urls")),
+    # The authorization endpoint is the consent screen (consent); the rest of the authorization
+    # server (token, revocation, introspection) belongs to apps_registry.
+    path("oauth/", include((oauth_urlpatterns, "oauth2_provider"))),
     path("", include((oauth2_urls.metadata_urlpatterns, "oauth2_metadata"))),
     path("consent/", include("consent.urls")),
     path("api/v1/", include("broker.urls")),
