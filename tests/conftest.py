@@ -1,5 +1,6 @@
 import pytest
 
+from tests.browser import browser, page  # noqa: F401 - fixtures for browser tests
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 

@@ -10,3 +10,6 @@ os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("LOG_JSON", "0")
 # Browsers and live servers in tests talk to 127.0.0.1 without TLS.
 os.environ.setdefault("HTTPS", "0")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
