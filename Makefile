@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=1
 
-.PHONY: install run test lint format browser migrate demo clean
+.PHONY: install run test lint format browser migrate demo clean prod journey
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ format: install
 
 browser:
 	@sh scripts/ensure-chromium.sh
+
+## The production layout (gunicorn + worker + beat, Procfile) against PostgreSQL and Redis on :8080.
+## DATABASE_URL / REDIS_URL / PORT default to 127.0.0.1; see docs/guide-operators.md.
+prod: install
+	BIN=$(BIN) bash scripts/prod.sh
+
+## Only the end-to-end journey (production layout + example app + Chromium); CI runs it in `make test`.
+journey: install browser
+	$(BIN)/python -m pytest tests/journey -v $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3 var/celery

@@ -1,3 +1,6 @@
+import ipaddress
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -24,20 +27,70 @@ class Publisher(models.Model):
         return self.name
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """True for an IP literal on the loopback interface (127.0.0.0/8, ::1); names don't count."""
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OAuthClient(AbstractApplication):
     """django-oauth-toolkit's client, swapped in so one client can use both the authorization
     code grant (people) and client credentials (the app's backend, if confidential)."""
 
     allow_client_credentials = models.BooleanField(default=False)
+    # After a rotation the previous secret (hashed like the current one) stays valid until
+    # ``previous_client_secret_expires_at`` so that deployments can roll.
+    previous_client_secret = models.CharField(max_length=255, blank=True, default="")
+    previous_client_secret_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+
+    def is_usable(self, request):
+        """A client is usable only through a registered, unsuspended App: an orphan client
+        would otherwise see the whole scope catalog, and a suspended app gets nothing."""
+        app = getattr(self, "app", None) if self.pk else None
+        return app is not None and not app.is_suspended
+
+    def redirect_uri_allowed(self, uri):
+        # http is only ever for loopback redirects of native and CLI apps (RFC 8252 7.3), even
+        # if a non-loopback http URI reached the database some other way (the admin, say).
+        parts = urlsplit(uri)
+        if parts.scheme == "http" and not (
+            is_loopback_host(parts.hostname) or (settings.DEBUG and parts.hostname == "localhost")
+        ):
+            return False
+        return super().redirect_uri_allowed(uri)
+
+    def get_allowed_schemes(self):
+        # The final redirect may use http because redirect_uri_allowed() admits http only for
+        # loopback addresses; DOT's global ALLOWED_REDIRECT_URI_SCHEMES is https-only in production.
+        return ["https", "http"]
 
     def allows_grant_type(self, *grant_types):
         allowed = {self.GRANT_AUTHORIZATION_CODE}
         if self.allow_client_credentials and self.client_type == self.CLIENT_CONFIDENTIAL:
             allowed.add(self.GRANT_CLIENT_CREDENTIALS)
         return bool(allowed.intersection(grant_types))
+
+
+class UsedAuthorizationCode(models.Model):
+    """An authorization code that was exchanged, remembered (as a SHA-256 checksum, never the
+    code) so that a replay can be refused and the tokens issued from it revoked (RFC 6749 4.1.2)."""
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE, related_name="+")
+    token_family = models.UUIDField(null=True, blank=True)
+    access_token_checksum = models.CharField(max_length=64, blank=True)
+    used_at = models.DateTimeField(default=timezone.now)
+    forget_after = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"code used at {self.used_at:%Y-%m-%d %H:%M:%S} by client #{self.client_id}"
 
 
 class App(models.Model):

@@ -10,6 +10,7 @@ class Action(models.TextChoices):
     SIGNED_OUT = "identity.signed_out", "Signed out"
     MFA_ENABLED = "identity.mfa_enabled", "Two-factor authentication turned on"
     MFA_DISABLED = "identity.mfa_disabled", "Two-factor authentication turned off"
+    MFA_RESET = "identity.mfa_reset", "Two-factor recovery codes regenerated"
     # connections
     CONNECTION_CREATED = "connection.created", "Service connected"
     CONNECTION_UPGRADED = "connection.upgraded", "Service access upgraded"

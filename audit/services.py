@@ -2,35 +2,67 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
 from audit.models import GENESIS_HASH, AuditEvent
-from audit.redaction import redact
+from audit.redaction import redact, redact_text
 
 # Any constant works; it names the chain's lock in PostgreSQL's advisory-lock space.
 _CHAIN_LOCK_ID = 7_300_001
+_IP_FIELD = AuditEvent._meta.get_field("source_ip")
+_MAX = {f.name: f.max_length for f in AuditEvent._meta.fields if getattr(f, "max_length", None)}
 
 
 def _lock_chain() -> None:
-    # Appends must be serialised so that each event chains to exactly one predecessor.
-    # SQLite serialises writers by itself; PostgreSQL needs a transaction-scoped advisory lock.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    """Serialise appends so that each event chains to exactly one predecessor.
+
+    PostgreSQL: a transaction-scoped advisory lock, taken before the last hash is read (READ
+    COMMITTED then sees the previous holder's committed row). It is held until the *outermost*
+    transaction commits, so callers record events last and keep such transactions short.
+    SQLite: one writer at a time, but a deferred transaction that reads first and writes second
+    deadlocks against another writer ("database is locked", with no wait). A no-op write as the
+    first statement takes the write lock up front, so a second writer waits its turn instead.
+    Either way the unique ``prev_hash`` makes a fork impossible even if this were bypassed.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
+        elif connection.vendor == "sqlite":
+            cursor.execute(f"UPDATE {AuditEvent._meta.db_table} SET id = id WHERE 0")  # noqa: S608
 
 
 def _client_ip(request) -> str | None:
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    raw = request.META.get("REMOTE_ADDR") or ""
+    try:
+        # Stored (and hashed) in the database's normal form, e.g. ``::ffff:1.2.3.4`` -> IPv4.
+        return _IP_FIELD.to_python(raw) or None
+    except ValidationError:
+        return None
 
 
 def _label(user) -> str:
     return getattr(user, "email", "") or ""
+
+
+def _text(value, limit: int) -> str:
+    # PostgreSQL refuses NUL in text and enforces max_length; the hot path must never fail on
+    # either, so both are handled here rather than in every caller.
+    return str(value or "").replace("\x00", "")[:limit]
+
+
+def _json_safe(metadata: dict) -> dict:
+    # What is hashed at insert time must be exactly what verify reads back: round-trip through
+    # JSON (tuples become lists, keys strings, dates strings) before hashing.
+    return json.loads(json.dumps(redact(metadata), default=str))
 
 
 def record_event(
@@ -61,33 +93,118 @@ def record_event(
     if grant is not None:
         app = app or grant.app
         subject_user = subject_user or grant.user
+    if actor_user is not None:
+        actor_label = _label(actor_user)
+    elif app is not None and actor_type == ActorType.APP:
+        actor_label = app.name
+    else:
+        actor_label = ""
     event = AuditEvent(
-        occurred_at=timezone.now(),
         actor_type=actor_type,
         actor_user=actor_user,
-        actor_label=_label(actor_user)
-        if actor_user
-        else (app.name if app and actor_type == ActorType.APP else ""),
+        actor_label=_text(actor_label, _MAX["actor_label"]),
         subject_user=subject_user,
-        subject_label=_label(subject_user),
+        subject_label=_text(_label(subject_user), _MAX["subject_label"]),
         app=app,
-        app_label=app.name if app else "",
+        app_label=_text(app.name if app else "", _MAX["app_label"]),
         grant=grant,
         action=action,
-        service=service or "",
-        scope=scope or "",
-        resource=(resource or "")[:500],
+        service=_text(service, _MAX["service"]),
+        scope=_text(scope, _MAX["scope"]),
+        resource=_text(redact_text(str(resource or "")), _MAX["resource"]),
         outcome=outcome,
-        reason=(reason or "")[:500],
+        reason=_text(redact_text(str(reason or "")), _MAX["reason"]),
         background=background,
-        request_id=request_id or getattr(request, "request_id", None) or current_request_id() or "",
+        request_id=_text(
+            request_id or getattr(request, "request_id", None) or current_request_id(),
+            _MAX["request_id"],
+        ),
         source_ip=_client_ip(request),
-        metadata=redact(metadata or {}),
+        metadata=_json_safe(metadata or {}),
     )
+    if _single_round_trip():
+        if connection.in_atomic_block:
+            # A savepoint, so a failure leaves the caller's transaction usable (as below).
+            with transaction.atomic():
+                _append_postgresql(event)
+        else:
+            _append_postgresql(event)
+        return event
     with transaction.atomic():
         _lock_chain()
+        # Taken under the lock, so time never goes backwards along the chain.
+        event.occurred_at = timezone.now()
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         event.prev_hash = last or GENESIS_HASH
         event.hash = event.compute_hash(event.prev_hash)
         event.save()
     return event
+
+
+# --- PostgreSQL: the whole append in one round trip -------------------------------------------
+#
+# Two statements sent as one query string: the advisory lock, then an INSERT that reads the last
+# hash, takes the time and computes the new hash in SQL. Under READ COMMITTED each statement gets
+# its own snapshot, so the INSERT (which starts after the lock is granted) sees the previous
+# holder's committed row, exactly like the read-after-lock of the portable path. Outside a
+# transaction the string runs as one implicit transaction (lock, insert, commit: one round trip
+# instead of five); inside one, the lock is held until the caller commits, as before. The hash is
+# the same ``sha256(prev_hash | canonical JSON)`` as ``AuditEvent.compute_hash``: the canonical
+# JSON is built here in Python, with the time (taken under the lock, in SQL) spliced in as
+# Python's ``isoformat()`` would write it, so ``compute_hash`` of the stored row (what
+# ``audit_verify`` checks) gives the same hash. The unique ``prev_hash`` still refuses any fork.
+
+_TABLE = AuditEvent._meta.db_table
+_SQL_FIELDS = [
+    f
+    for f in AuditEvent._meta.concrete_fields
+    if f.name not in {"id", "occurred_at", "prev_hash", "hash"}
+]
+_UTC_TS = "(SELECT ts FROM now_) AT TIME ZONE 'UTC'"
+# Python's isoformat() of an aware UTC datetime: microseconds only when not zero.
+_ISO_SQL = (
+    f"to_char({_UTC_TS}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+    f"CASE WHEN to_char({_UTC_TS}, 'US') = '000000' THEN '' "
+    f"ELSE '.' || to_char({_UTC_TS}, 'US') END || '+00:00'"
+)
+# Only the model's own table and column names are formatted in; every value is a parameter.
+_APPEND_SQL = (
+    "SELECT pg_advisory_xact_lock(%s);\n"  # noqa: S608
+    f"WITH prev AS MATERIALIZED (SELECT COALESCE((SELECT hash FROM {_TABLE} ORDER BY id DESC "
+    "LIMIT 1), %s) AS h), now_ AS MATERIALIZED (SELECT clock_timestamp() AS ts)\n"
+    f"INSERT INTO {_TABLE} (occurred_at, {', '.join(f.column for f in _SQL_FIELDS)}, "
+    "prev_hash, hash)\n"
+    f"VALUES ((SELECT ts FROM now_), {', '.join(['%s'] * len(_SQL_FIELDS))}, "
+    "(SELECT h FROM prev), (SELECT encode(sha256(convert_to("
+    f"h || '|' || %s || {_ISO_SQL} || %s, 'UTF8')), 'hex') FROM prev))\n"
+    "RETURNING id, occurred_at, prev_hash, hash"
+)
+
+
+def _single_round_trip() -> bool:
+    # Several statements with parameters in one execute() need psycopg's client-side binding
+    # (Django's default); with server-side binding the portable path is used.
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+
+
+def _append_postgresql(event: AuditEvent) -> None:
+    marker = secrets.token_hex(16)
+    canonical = {name: getattr(event, name) for name in AuditEvent.HASHED_FIELDS}
+    canonical["occurred_at"] = marker
+    for name in ("actor_type", "action", "outcome"):
+        canonical[name] = str(canonical[name])
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    before, found, after = payload.partition(f'"{marker}"')
+    if not found or marker in after:  # pragma: no cover - a random marker cannot collide
+        raise RuntimeError("could not place the time in the audit event's canonical form")
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPEND_SQL, [_CHAIN_LOCK_ID, GENESIS_HASH, *values, before + '"', '"' + after]
+        )
+        cursor.nextset()
+        event.pk, event.occurred_at, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias

@@ -1,5 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from audit import views
 
 app_name = "audit"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path(
+        "<slug:kind>/<int:pk>/revoke/",
+        views.revoke,
+        name="revoke",
+    ),
+    path("apps/<int:pk>/narrow/", views.narrow, name="narrow"),
+]

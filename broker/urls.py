@@ -1,5 +1,32 @@
-from django.urls import path  # noqa: F401
+from collections import defaultdict
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from broker import views
+from broker.adapters import ADAPTERS
 
 app_name = "broker"
 
-urlpatterns: list = []
+
+def _operation_urls():
+    by_route = defaultdict(list)
+    for adapter in ADAPTERS:
+        for operation in adapter.operations:
+            by_route[operation.route].append(operation)
+    return [
+        path(route, views.operation_view(route, ops).as_view(), name=ops[0].name)
+        for route, ops in by_route.items()
+    ]
+
+
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="me"),
+    path("token", views.TokenView.as_view(), name="token"),
+    path("actions/<int:action_id>", views.ActionView.as_view(), name="action"),
+    path("jobs/check", views.JobCheckView.as_view(), name="jobs-check"),
+    *_operation_urls(),
+    path("schema/", SpectacularAPIView.as_view(urlconf="broker.urls_schema"), name="schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="broker:schema"), name="docs"),
+    re_path(r"^", views.NotFoundView.as_view(), name="not-found"),
+]

@@ -46,8 +46,29 @@ class Env:
     provider_urls: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     provider_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     sandbox_enabled: bool = True
+    # connections: where the platform reaches its own sandbox provider (over real HTTP).
+    sandbox_base_url: str = "http://127.0.0.1:8000"
     log_json: bool = False
     log_level: str = "INFO"
+    # apps_registry: rate limits on the token, revocation and introspection endpoints, as
+    # requests per window per client and per IP (0 turns a limit off).
+    oauth_rate_limit_per_client: int = 120
+    oauth_rate_limit_per_ip: int = 300
+    oauth_rate_limit_window_seconds: int = 60
+    oauth_secret_grace_hours: int = 24
+    # The demo app's client secret (apps_registry.demo); empty: generated and printed once.
+    demo_agent_client_secret: str = ""
+    # audit: events older than this many days are archived to JSON lines, then removed, by the
+    # daily beat task (0 = keep everything in the database); archives go to audit_archive_dir.
+    audit_retention_days: int = 0
+    audit_archive_dir: str = ""
+    # broker: API rate limits, requests per window per app and per grant (0 turns a limit off).
+    broker_rate_limit_per_app: int = 1200
+    broker_rate_limit_per_grant: int = 300
+    broker_rate_limit_window_seconds: int = 60
+    # production (issue 8): outgoing e-mail (sign-up verification, password reset).
+    email: Mapping[str, object] = field(default_factory=dict)
+    email_from: str = "Agent Access Platform <no-reply@localhost>"
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -169,6 +190,71 @@ def parse_provider_credentials(environ: Mapping[str, str]) -> dict[str, dict[str
     return result
 
 
+def parse_sandbox_base_url(raw: str | None) -> str:
+    """connections: SANDBOX_BASE_URL, the origin the sandbox provider is served from."""
+    if raw is None or raw.strip() == "":
+        return "http://127.0.0.1:8000"
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
+        raise ConfigError(
+            f"SANDBOX_BASE_URL must be an http(s) origin like http://127.0.0.1:8000, not {raw!r}."
+        )
+    return raw.strip().rstrip("/")
+
+
+def parse_audit_archive_dir(raw: str | None) -> str:
+    """audit: where the retention task writes archives; default var/audit-archive."""
+    if raw is None or raw.strip() == "":
+        return str(BASE_DIR / "var" / "audit-archive")
+    path = Path(raw.strip())
+    if not path.is_absolute():
+        raise ConfigError(f"AUDIT_ARCHIVE_DIR must be an absolute path, not {raw!r}.")
+    return str(path)
+
+
+def parse_demo_secret(raw: str | None) -> str:
+    secret = (raw or "").strip()
+    if secret and len(secret) < 32:
+        raise ConfigError(
+            "DEMO_AGENT_CLIENT_SECRET must be at least 32 characters (a long random value)."
+        )
+    return secret
+
+
+def parse_email_url(raw: str | None, *, debug: bool) -> dict[str, object]:
+    """production (issue 8): EMAIL_URL, how mail leaves the platform, as Django EMAIL_* settings.
+
+    ``smtp://user:password@host:25`` (plain), ``smtp+tls://...:587`` (STARTTLS),
+    ``smtps://...:465`` (implicit TLS), or ``console://`` (print mails to the log). Default:
+    ``console://`` in debug, ``smtp://localhost:25`` otherwise.
+    """
+    from urllib.parse import unquote
+
+    url = (raw or "").strip() or ("console://" if debug else "smtp://localhost:25")
+    parts = urlsplit(url)
+    if parts.scheme == "console":
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme not in {"smtp", "smtp+tls", "smtps"} or not parts.hostname:
+        raise ConfigError(
+            "EMAIL_URL must look like smtp://user:password@host:25, smtp+tls://host:587, "
+            f"smtps://host:465 or console://, not {url.split('@')[-1]!r}."
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError("EMAIL_URL has an invalid port.") from None
+    default_port = {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parts.scheme]
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "HOST": parts.hostname,
+        "PORT": port or default_port,
+        "HOST_USER": unquote(parts.username or ""),
+        "HOST_PASSWORD": unquote(parts.password or ""),
+        "USE_TLS": parts.scheme == "smtp+tls",
+        "USE_SSL": parts.scheme == "smtps",
+    }
+
+
 def load(environ: Mapping[str, str]) -> Env:
     """Parse and validate the environment; raise ConfigError with one clear sentence."""
     debug = parse_bool("DJANGO_DEBUG", environ.get("DJANGO_DEBUG"), default=False)
@@ -232,8 +318,48 @@ def load(environ: Mapping[str, str]) -> Env:
         provider_urls=parse_provider_urls(environ),
         provider_credentials=parse_provider_credentials(environ),
         sandbox_enabled=parse_bool("SANDBOX_ENABLED", environ.get("SANDBOX_ENABLED"), default=True),
+        sandbox_base_url=parse_sandbox_base_url(environ.get("SANDBOX_BASE_URL")),
         log_json=parse_bool("LOG_JSON", environ.get("LOG_JSON"), default=not debug),
         log_level=log_level,
+        # apps_registry
+        oauth_rate_limit_per_client=parse_int(
+            "OAUTH_RATE_LIMIT_PER_CLIENT",
+            environ.get("OAUTH_RATE_LIMIT_PER_CLIENT"),
+            120,
+            minimum=0,
+        ),
+        oauth_rate_limit_per_ip=parse_int(
+            "OAUTH_RATE_LIMIT_PER_IP", environ.get("OAUTH_RATE_LIMIT_PER_IP"), 300, minimum=0
+        ),
+        oauth_rate_limit_window_seconds=parse_int(
+            "OAUTH_RATE_LIMIT_WINDOW_SECONDS", environ.get("OAUTH_RATE_LIMIT_WINDOW_SECONDS"), 60
+        ),
+        oauth_secret_grace_hours=parse_int(
+            "OAUTH_SECRET_GRACE_HOURS", environ.get("OAUTH_SECRET_GRACE_HOURS"), 24, minimum=0
+        ),
+        demo_agent_client_secret=parse_demo_secret(environ.get("DEMO_AGENT_CLIENT_SECRET")),
+        # audit
+        audit_retention_days=parse_int(
+            "AUDIT_RETENTION_DAYS", environ.get("AUDIT_RETENTION_DAYS"), 0, minimum=0
+        ),
+        audit_archive_dir=parse_audit_archive_dir(environ.get("AUDIT_ARCHIVE_DIR")),
+        # broker
+        broker_rate_limit_per_app=parse_int(
+            "BROKER_RATE_LIMIT_PER_APP", environ.get("BROKER_RATE_LIMIT_PER_APP"), 1200, minimum=0
+        ),
+        broker_rate_limit_per_grant=parse_int(
+            "BROKER_RATE_LIMIT_PER_GRANT",
+            environ.get("BROKER_RATE_LIMIT_PER_GRANT"),
+            300,
+            minimum=0,
+        ),
+        broker_rate_limit_window_seconds=parse_int(
+            "BROKER_RATE_LIMIT_WINDOW_SECONDS", environ.get("BROKER_RATE_LIMIT_WINDOW_SECONDS"), 60
+        ),
+        # production (issue 8)
+        email=parse_email_url(environ.get("EMAIL_URL"), debug=debug),
+        email_from=(environ.get("EMAIL_FROM") or "").strip()
+        or "Agent Access Platform <no-reply@localhost>",
     )
 
 

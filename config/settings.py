@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     # The platform, one Django app per layer (see the design brief).
     "identity",
     "audit",
@@ -186,6 +187,50 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
     "SCOPES_BACKEND_CLASS": "consent.scopes_backend.CatalogScopes",
 }
+# --- apps_registry: the authorization server's rules (see apps_registry/oauth.py) -------------
+OAUTH2_PROVIDER.update(
+    {
+        "OAUTH2_VALIDATOR_CLASS": "apps_registry.oauth.PlatformOAuth2Validator",
+        # No implicit, no password grant: refused, and not advertised.
+        "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+        "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+        # Access tokens only in the Authorization header, never in a URI (RFC 9700 4.3.2).
+        "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+        "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+        "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+        "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+        # RFC 9207: the authorization response names its issuer (mix-up defence).
+        "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+        "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+        # RFC 8414 metadata advertises only what is enforced.
+        "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+        "OAUTH2_GRANT_TYPES_SUPPORTED": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+        ],
+        "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        # Client secrets are long random values: a fast keyed hash, not PBKDF2 (apps_registry/hashers.py).
+        "CLIENT_SECRET_HASHER": "client_secret_hmac_sha256",
+    }
+)
+# Registered after the password hashers, so never the default for people's passwords.
+PASSWORD_HASHERS = [*PASSWORD_HASHERS, "apps_registry.hashers.ClientSecretHasher"]
+OAUTH_RATE_LIMIT_PER_CLIENT = ENV.oauth_rate_limit_per_client
+OAUTH_RATE_LIMIT_PER_IP = ENV.oauth_rate_limit_per_ip
+OAUTH_RATE_LIMIT_WINDOW_SECONDS = ENV.oauth_rate_limit_window_seconds
+OAUTH_CLIENT_SECRET_GRACE = timedelta(hours=ENV.oauth_secret_grace_hours)
+DEMO_AGENT_CLIENT_SECRET = ENV.demo_agent_client_secret
+# Exchanged authorization codes are remembered (as checksums) to detect replays; forgotten daily
+# once every token they could have issued is dead.
+CELERY_BEAT_SCHEDULE["apps_registry-forget-used-codes"] = {
+    "task": "apps_registry.tasks.forget_used_codes",
+    "schedule": 24 * 60 * 60.0,
+}
 SESSION_GRANT_WINDOW = timedelta(minutes=ENV.session_grant_minutes)
 
 # --- Django REST framework (the broker API) ---------------------------------------------------
@@ -200,12 +245,45 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Apps call the platform; the platform calls the provider, checking every call.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's JavaScript comes from our static files: the CSP allows no CDN.
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # --- Providers (connections) ------------------------------------------------------------------
 PROVIDER_URLS = ENV.provider_urls
 PROVIDER_CREDENTIALS = ENV.provider_credentials
 SANDBOX_ENABLED = ENV.sandbox_enabled
+
+# --- connections ------------------------------------------------------------------------------
+# The provider registry, explicitly: each entry is a declaration in connections.providers.
+CONNECTION_PROVIDERS = [
+    "connections.providers.GITHUB",
+    "connections.providers.SLACK",
+    "connections.providers.GOOGLE",
+    "connections.providers.SANDBOX_GITHUB",
+    "connections.providers.SANDBOX_SLACK",
+    "connections.providers.SANDBOX_GOOGLE",
+]
+# Where the platform reaches its own sandbox (over real HTTP); tests use live_server.url.
+SANDBOX_BASE_URL = ENV.sandbox_base_url
+SANDBOX_ACCESS_TOKEN_SECONDS = 600
+SOCIALACCOUNT_ADAPTER = "connections.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    provider: {"OAUTH_PKCE_ENABLED": True}
+    for provider in (
+        "github", "slack", "google", "sandbox_github", "sandbox_slack", "sandbox_google"
+    )
+}  # fmt: skip
+# Refresh: the sweep refreshes tokens expiring within this margin; failures back off.
+CONNECTION_REFRESH_MARGIN_SECONDS = 300
+CONNECTION_REFRESH_TIMEOUT_SECONDS = 10
+CONNECTION_REFRESH_MAX_BACKOFF_SECONDS = 3600
+CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
+    "task": "connections.tasks.refresh_sweep",
+    "schedule": 60.0,
+}
 
 # --- Security ---------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -227,6 +305,19 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'"
 )
+
+# --- production (issue 8): outgoing e-mail from EMAIL_URL / EMAIL_FROM -------------------------
+EMAIL_BACKEND = ENV.email["BACKEND"]
+if "HOST" in ENV.email:
+    EMAIL_HOST = ENV.email["HOST"]
+    EMAIL_PORT = ENV.email["PORT"]
+    EMAIL_HOST_USER = ENV.email["HOST_USER"]
+    EMAIL_HOST_PASSWORD = ENV.email["HOST_PASSWORD"]
+    EMAIL_USE_TLS = ENV.email["USE_TLS"]
+    EMAIL_USE_SSL = ENV.email["USE_SSL"]
+    EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = ENV.email_from
+SERVER_EMAIL = ENV.email_from
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
@@ -250,8 +341,69 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": ENV.log_level},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# Celery's worker and beat log through the configuration above (JSON in production) instead of
+# replacing the root logger with their own plain-text format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Demo data (`manage.py seed_demo`), each layer's seeder in dependency order ---------------
 DEMO_SEEDERS = [
     "identity.demo.seed",
+    "apps_registry.demo.seed",  # apps_registry: the demo publisher and "Acme Notes" (demo-agent)
+    "connections.demo.seed",  # connections: the sandbox provider's demo accounts and data
 ]
+
+# --- audit ------------------------------------------------------------------------------------
+# Retention: events older than AUDIT_RETENTION_DAYS (0 = keep all) are archived to JSON lines in
+# AUDIT_ARCHIVE_DIR by a daily task, the archive verified, and only then removed.
+AUDIT_RETENTION_DAYS = ENV.audit_retention_days
+AUDIT_ARCHIVE_DIR = ENV.audit_archive_dir
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "audit.tasks.apply_retention",
+    "schedule": 24 * 60 * 60.0,
+}
+
+# --- consent ----------------------------------------------------------------------------------
+# Grants past their expiry are ended (tokens removed, GRANT_EXPIRED recorded) and held write
+# actions nobody decided expire; both every minute.
+CELERY_BEAT_SCHEDULE["consent-expire-grants"] = {
+    "task": "consent.tasks.expire_grants",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["consent-expire-pending-actions"] = {
+    "task": "consent.tasks.expire_pending_actions",
+    "schedule": 60.0,
+}
+# How many authorization requests one browser session keeps for resuming after a fix-it action.
+CONSENT_PENDING_REQUESTS_PER_SESSION = 10
+# Tokens follow the person's grant (consent/oauth.py), on top of apps_registry's OAuth rules.
+OAUTH2_PROVIDER["OAUTH2_VALIDATOR_CLASS"] = "consent.oauth.GrantOAuth2Validator"
+
+# --- broker -----------------------------------------------------------------------------------
+# One error shape for the API ({"error": {"code", "message", ...}}), see broker/exceptions.py.
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "broker.exceptions.exception_handler"
+SPECTACULAR_SETTINGS.update(
+    {
+        "APPEND_COMPONENTS": {
+            "securitySchemes": {"platformToken": {"type": "http", "scheme": "bearer"}}
+        },
+        "SECURITY": [{"platformToken": []}],
+        "COMPONENT_SPLIT_REQUEST": True,
+    }
+)
+# Upstream calls: pooled, bounded in time and size, retried (idempotent only) with backoff.
+BROKER_UPSTREAM_POOL_SIZE = 20
+BROKER_UPSTREAM_CONNECT_TIMEOUT = 3.05
+BROKER_UPSTREAM_READ_TIMEOUT = 20.0
+BROKER_UPSTREAM_RETRIES = 2
+BROKER_UPSTREAM_BACKOFF = 0.2
+BROKER_UPSTREAM_MAX_BYTES = 10 * 1024 * 1024
+# Rate limits per app and per grant (requests per window; 0 = off), from the environment.
+BROKER_RATE_LIMIT_PER_APP = ENV.broker_rate_limit_per_app
+BROKER_RATE_LIMIT_PER_GRANT = ENV.broker_rate_limit_per_grant
+BROKER_RATE_LIMIT_WINDOW_SECONDS = ENV.broker_rate_limit_window_seconds
+# A write held for the person's approval expires after this long and is never performed.
+BROKER_PENDING_ACTION_TTL = timedelta(hours=24)
+CELERY_BEAT_SCHEDULE["broker-recheck-background-jobs"] = {
+    "task": "broker.recheck_background_jobs",
+    "schedule": 5 * 60.0,
+}

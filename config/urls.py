@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("identity.urls")),
     path("connections/", include("connections.urls")),
+    path("sandbox/", include("connections.sandbox.urls")),  # connections: the sandbox provider
     path("developer/", include("apps_registry.urls")),
     # The authorization endpoint is the consent screen (consent); the rest of the authorization
     # server (token, revocation, introspection) belongs to apps_registry.

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from connections import vault
 from connections.vault import EncryptedTextField
 
 
@@ -62,6 +63,18 @@ class Connection(models.Model):
     def __str__(self):
         return f"{self.provider}:{self.login or self.provider_account_id}"
 
+    def save(self, *args, **kwargs):
+        # Every save re-encrypts the token columns under the first key: record which one, so that
+        # rotation progress can be counted (vault_reencrypt) and has_token answers without
+        # decrypting anything.
+        self.token_key_id = (
+            vault.current_key_id() if (self.access_token or self.refresh_token) else ""
+        )
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"access_token", "refresh_token"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "token_key_id"}
+        super().save(*args, **kwargs)
+
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
@@ -69,3 +82,22 @@ class Connection(models.Model):
     @property
     def has_token(self) -> bool:
         return self.token_key_id != ""
+
+
+# The sandbox provider's models live with it; imported here so Django registers them.
+from connections.sandbox.models import (  # noqa: E402, F401
+    SandboxAccount,
+    SandboxAuthorizationCode,
+    SandboxChannel,
+    SandboxConsent,
+    SandboxDriveFile,
+    SandboxFile,
+    SandboxIssue,
+    SandboxIssueComment,
+    SandboxMessage,
+    SandboxOrg,
+    SandboxRepo,
+    SandboxSwitch,
+    SandboxToken,
+    SandboxTokenRequest,
+)

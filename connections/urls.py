@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from connections import views
 
 app_name = "connections"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.connection_list, name="list"),
+    path("connect/<str:provider>/", views.connect, name="connect"),
+    path("<int:pk>/upgrade/", views.upgrade, name="upgrade"),
+    path("<int:pk>/disconnect/", views.disconnect, name="disconnect"),
+]

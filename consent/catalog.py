@@ -141,6 +141,36 @@ CATALOG: dict[str, Scope] = {
 BACKGROUND_SCOPE = "agents.jobs.background"
 UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
 
+# Which service each provider serves (the provider registry in ``connections.providers`` says the
+# same; the system check compares them when the registry is installed).
+PROVIDER_SERVICES: dict[str, str] = {
+    "github": "github",
+    "sandbox_github": "github",
+    "slack": "slack",
+    "sandbox_slack": "slack",
+    "google": "google",
+    "sandbox_google": "google",
+}
+
+# The kinds of resource a scope may be narrowed to, with the words people see.
+RESOURCE_KINDS: dict[str, tuple[str, str]] = {
+    "repository": ("repository", "repositories"),
+    "organisation": ("organisation", "organisations"),
+    "channel": ("channel", "channels"),
+    "folder": ("folder", "folders"),
+    "account": ("account", "accounts"),
+}
+
 
 def get_scope(name: str) -> Scope | None:
     return CATALOG.get(name)
+
+
+def is_platform_choice(name: str) -> bool:
+    """Background access and unattended writes: always a separate choice, off by default."""
+    scope = CATALOG.get(name)
+    return scope is not None and scope.access == Access.PLATFORM and bool(scope.flags)
+
+
+def scopes_for_service(service: str) -> list[Scope]:
+    return [s for s in CATALOG.values() if s.service == service]

@@ -33,6 +33,10 @@ class Grant(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.CharField(max_length=500, blank=True)
+    # Optional scopes the person declined: not asked again unless the app sends prompt=consent.
+    declined_scopes = models.JSONField(default=list, blank=True)
+    # Set by the expiry task once the grant's end has been processed (tokens ended, event recorded).
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -54,6 +58,9 @@ class Grant(models.Model):
     def is_live(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def selected_resources(self, scope: str) -> list[dict]:
+        return list(self.resources.get(scope, []))
 
 
 class GrantChange(models.Model):
@@ -100,6 +107,9 @@ class PendingAction(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     executed_at = models.DateTimeField(null=True, blank=True)
     result_status = models.PositiveIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
@@ -110,3 +120,6 @@ class PendingAction(models.Model):
 
     def __str__(self):
         return f"{self.operation} on {self.resource} ({self.status})"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())

@@ -1,38 +1,666 @@
-"""The authorization endpoint (``/oauth/authorize/``) with the platform's consent screen.
+"""The authorization endpoint (``/oauth/authorize/``): the platform's consent screen, and the
+approvals page for held write actions (``/consent/approvals/``).
 
-INTERIM (foundation): a request fully covered by the person's live grant is approved with no screen;
-anything else falls back to django-oauth-toolkit's plain form. The consent issue replaces the form
-with the real consent screen.
+The authorization request is validated by django-oauth-toolkit and the platform's validator
+(client, redirect URI, PKCE, scopes) before anything else happens; errors before a valid
+``redirect_uri`` is known are a page, errors after it are RFC 6749 redirects. A validated request
+is kept in the person's session under a random id, so the screen can send the person to connect
+or upgrade a service and come back to the same request; the approval form carries only that id.
 """
 
-from oauth2_provider.exceptions import OAuthToolkitError
+from __future__ import annotations
+
+import secrets
+import time
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView
 
-from consent.models import Grant
+from apps_registry.models import App
+from consent import selectors, services
+from consent.catalog import (
+    BACKGROUND_SCOPE,
+    CATALOG,
+    RESOURCE_KINDS,
+    SERVICES,
+    UNATTENDED_WRITES_SCOPE,
+)
+from consent.engine import (
+    ChoiceError,
+    Decision,
+    Outcome,
+    decide,
+    resolve_approval,
+)
+from consent.models import Grant, PendingAction
+
+SESSION_KEY = "consent.requests"
+ASKED = (Outcome.NEW, Outcome.DECLINED)
+REQUEST_MAX_AGE_SECONDS = 30 * 60
+RESOURCES_SHOWN = 50
+
+PLATFORM_EXPLANATIONS = {
+    BACKGROUND_SCOPE: (
+        "Without this, the app can act only for a short while after you approve it, while you "
+        "are using it. With it, the app may keep acting when you are away (scheduled syncs, long "
+        "tasks), until the access you choose below ends. Every such use is marked in your "
+        "activity."
+    ),
+    UNATTENDED_WRITES_SCOPE: (
+        "Without this, every change the app wants to make waits for you on the Approvals page. "
+        "With it, the app makes changes in the selected places without asking you each time."
+    ),
+}
+DURATION_HELP = {
+    Grant.Duration.SESSION: "ends soon after you stop using the app",
+    Grant.Duration.HOUR: "ends one hour from now",
+    Grant.Duration.MONTH: "ends in 30 days",
+    Grant.Duration.FOREVER: "until you revoke it on the Your access page",
+}
+
+
+def _safe_url(url: str) -> str:
+    """Only http(s) links reach the page: a stored ``javascript:`` URL is dropped."""
+    from urllib.parse import urlsplit
+
+    return url if url and urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _app_context(app) -> dict:
+    links = [
+        (label, _safe_url(url))
+        for label, url in (
+            ("Website", app.homepage_url),
+            ("Privacy policy", app.privacy_policy_url),
+            ("Terms", app.terms_url),
+        )
+    ]
+    return {
+        "app": app,
+        "publisher": app.publisher,
+        "publisher_website": _safe_url(app.publisher.website),
+        "app_links": [(label, url) for label, url in links if url],
+    }
+
+
+# ---- pending requests in the session -----------------------------------------------------------
+
+
+def _stored_requests(request) -> dict:
+    return request.session.get(SESSION_KEY, {})
+
+
+def _store_request(request, *, query: str, scopes: list[str], credentials: dict) -> str:
+    entries = _stored_requests(request)
+    now = time.time()
+    entries = {
+        k: v
+        for k, v in entries.items()
+        if now - v.get("created", 0) < REQUEST_MAX_AGE_SECONDS and v.get("query") != query
+    }
+    rid = secrets.token_urlsafe(16)
+    entries[rid] = {
+        "query": query,
+        "scopes": list(scopes),
+        "credentials": {
+            k: v
+            for k, v in credentials.items()
+            if k
+            in (
+                "client_id",
+                "redirect_uri",
+                "response_type",
+                "state",
+                "code_challenge",
+                "code_challenge_method",
+                "nonce",
+            )
+            and v is not None
+        },
+        "user": request.user.pk,
+        "created": now,
+    }
+    limit = getattr(settings, "CONSENT_PENDING_REQUESTS_PER_SESSION", 10)
+    if len(entries) > limit:
+        for old in sorted(entries, key=lambda k: entries[k]["created"])[: len(entries) - limit]:
+            entries.pop(old)
+    request.session[SESSION_KEY] = entries
+    return rid
+
+
+def _load_request(request, rid: str) -> dict | None:
+    entry = _stored_requests(request).get(rid or "")
+    if entry is None or entry.get("user") != request.user.pk:
+        return None
+    if time.time() - entry.get("created", 0) >= REQUEST_MAX_AGE_SECONDS:
+        return None
+    return entry
+
+
+def _forget_request(request, rid: str) -> None:
+    entries = _stored_requests(request)
+    if entries.pop(rid, None) is not None:
+        request.session[SESSION_KEY] = entries
+
+
+# ---- links to the connections layer -------------------------------------------------------------
+
+
+def _resume_url(rid: str) -> str:
+    return f"{reverse('oauth2_provider:authorize')}?{urlencode({'request': rid})}"
+
+
+def _connect_url(provider: str, scopes, rid: str) -> str:
+    try:
+        base = reverse("connections:connect", args=[provider])
+    except NoReverseMatch:
+        base = f"/connections/connect/{provider}/"
+    return f"{base}?{urlencode({'scopes': ','.join(scopes), 'next': _resume_url(rid)})}"
+
+
+def _upgrade_url(connection_id: int, scopes, rid: str) -> str:
+    try:
+        base = reverse("connections:upgrade", args=[connection_id])
+    except NoReverseMatch:
+        base = f"/connections/{connection_id}/upgrade/"
+    return f"{base}?{urlencode({'scopes': ','.join(scopes), 'next': _resume_url(rid)})}"
+
+
+# ---- the screen -----------------------------------------------------------------------------------
+
+
+def _decide(request, app, scopes: list[str], prompt_consent: bool):
+    grant = selectors.grant_for(request.user, app)
+    rows, infos = selectors.person_connections(request.user)
+    decision = decide(
+        app=selectors.app_info(app),
+        requested=scopes,
+        connections=infos,
+        grant=selectors.grant_info(grant),
+        now=_now(),
+        available_providers=selectors.available_provider_ids(),
+        prompt_consent=prompt_consent,
+    )
+    return decision, grant, {c.pk: c for c in rows}, infos
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _chosen_connection(decision: Decision, service: str, form) -> int | None:
+    plan = decision.service(service)
+    if plan is None:
+        return None
+    if plan.pinned is not None:
+        return plan.pinned
+    raw = form.get(f"connection:{service}") if form is not None else None
+    if raw and raw.isdigit() and int(raw) in plan.candidates:
+        return int(raw)
+    return plan.candidates[0] if plan.candidates else None
+
+
+def _screen_context(request, *, app, decision, grant, rows, infos, rid, form=None, error=""):
+    """Everything the template shows, worked out here so the template only lays it out."""
+    info_by_id = {c.id: c for c in infos}
+    previous = grant.resources if grant is not None else {}
+    groups = []
+    platform_choices = []
+    profile = []
+    for d in decision.scopes:
+        scope = CATALOG.get(d.name)
+        if d.is_platform_choice:
+            platform_choices.append(
+                {
+                    "decision": d,
+                    "scope": scope,
+                    "explanation": PLATFORM_EXPLANATIONS.get(d.name, ""),
+                    "checked": d.outcome == Outcome.GRANTED
+                    or (form is not None and d.name in form.getlist("accept")),
+                }
+            )
+        elif scope is None or scope.service is None:
+            profile.append(_scope_row(d, scope, form))
+    for service in dict.fromkeys(d.service for d in decision.scopes if d.service):
+        plan = decision.service(service)
+        chosen = _chosen_connection(decision, service, form)
+        rows_for_service = []
+        for d in decision.scopes:
+            if d.service != service:
+                continue
+            row = _scope_row(d, CATALOG[d.name], form)
+            kind = CATALOG[d.name].resource_kind
+            if d.outcome in ASKED and kind and chosen is not None and chosen in rows:
+                row["resources"] = _resource_picker(
+                    d.name, kind, rows[chosen], previous.get(d.name, []), form
+                )
+            elif d.outcome == Outcome.GRANTED and kind:
+                row["granted_resources"] = grant.resources.get(d.name, []) if grant else []
+            rows_for_service.append(row)
+        fixes = []
+        if plan is not None:
+            for need in plan.connects:
+                fixes.append(
+                    {
+                        "label": f"Connect {SERVICES[service].name}",
+                        "detail": selectors.provider_name(need.provider),
+                        "url": _connect_url(need.provider, need.scopes, rid),
+                    }
+                )
+            for need in plan.upgrades:
+                connection = info_by_id.get(need.connection_id)
+                fixes.append(
+                    {
+                        "label": f"Upgrade {SERVICES[service].name} access",
+                        "detail": f"{connection.label if connection else ''} "
+                        f"({selectors.provider_name(need.provider)}): also allow "
+                        f"{', '.join(need.missing)}",
+                        "url": _upgrade_url(need.connection_id, need.scopes, rid),
+                    }
+                )
+        accounts = []
+        if plan is not None and plan.needs_choice:
+            accounts = [
+                {
+                    "id": cid,
+                    "label": info_by_id[cid].label,
+                    "provider": selectors.provider_name(info_by_id[cid].provider),
+                    "checked": cid == chosen,
+                }
+                for cid in plan.candidates
+            ]
+        pinned = info_by_id.get(plan.pinned) if plan and plan.pinned else None
+        writes = any(r["is_write"] for r in rows_for_service)
+        groups.append(
+            {
+                "service": SERVICES.get(service),
+                "verbs": "read and change" if writes else "read",
+                "writes": writes,
+                "id": service,
+                "rows": rows_for_service,
+                "fixes": fixes,
+                "accounts": accounts,
+                "using": pinned or (info_by_id.get(chosen) if chosen else None),
+                "has_new": any(r["asked"] for r in rows_for_service),
+            }
+        )
+    durations = [
+        {
+            "value": value,
+            "label": label,
+            "help": DURATION_HELP[value],
+            "checked": value
+            == (
+                form.get("duration")
+                if form is not None and form.get("duration")
+                else (grant.duration if grant and decision.grant_live else Grant.Duration.SESSION)
+            ),
+        }
+        for value, label in Grant.Duration.choices
+    ]
+    return {
+        **_app_context(app),
+        "decision": decision,
+        "groups": groups,
+        "profile_rows": profile,
+        "platform_choices": platform_choices,
+        "durations": durations,
+        "rid": rid,
+        "error": error,
+        "granted_count": len(decision.by_outcome(Outcome.GRANTED)),
+        "new_count": len([d for d in decision.scopes if d.outcome != Outcome.GRANTED]),
+        "grant_live": decision.grant_live,
+        "unattended": UNATTENDED_WRITES_SCOPE
+        in (grant.scopes if grant and decision.grant_live else ())
+        or UNATTENDED_WRITES_SCOPE in (form.getlist("accept") if form is not None else ()),
+    }
+
+
+def _scope_row(d, scope, form):
+    accepted = form.getlist("accept") if form is not None else None
+    return {
+        "decision": d,
+        "scope": scope,
+        "is_write": bool(scope and scope.is_write),
+        # Optional scopes start ticked, unless the person declined them before.
+        "checked": d.outcome == Outcome.NEW if accepted is None else d.name in accepted,
+        "asked": d.outcome in ASKED,
+    }
+
+
+def _resource_picker(scope_name, kind, connection, previous, form):
+    listing = selectors.list_resources(connection, kind)
+    singular, plural = RESOURCE_KINDS.get(kind, (kind, kind + "s"))
+    if form is not None:
+        selected = set(form.getlist(f"resource:{scope_name}"))
+        query = form.get(f"search:{scope_name}", "").strip()
+    else:
+        selected = {r["id"] for r in previous}
+        query = ""
+    available_ids = {item["id"] for item in listing.items}
+    selected &= available_ids
+    matches = [
+        item
+        for item in listing.items
+        if not query
+        or query.lower() in item["label"].lower()
+        or query.lower() in item["id"].lower()
+    ]
+    shown = [item for item in listing.items if item["id"] in selected]
+    shown += [item for item in matches if item["id"] not in selected][:RESOURCES_SHOWN]
+    return {
+        "items": [dict(item, checked=item["id"] in selected) for item in shown],
+        "hidden_count": max(0, len(matches) - len(shown)),
+        "total": len(listing.items),
+        "query": query,
+        "error": listing.error,
+        "singular": singular,
+        "plural": plural,
+        "searchable": len(listing.items) > 10 or bool(query),
+    }
 
 
 class AuthorizeView(AuthorizationView):
+    template_name = "consent/authorize.html"
+    error_template_name = "consent/authorize_error.html"
+
+    # ---- errors -----------------------------------------------------------------------------
+    def _error(self, error, application):
+        """RFC 6749 4.1.2.1: redirect only to a validated redirect URI; otherwise a page."""
+        oauthlib_error = error.oauthlib_error
+        if isinstance(error, FatalClientError) or not oauthlib_error.redirect_uri:
+            suspended = self._suspended_app()
+            if suspended is not None:
+                return self._render_suspended(suspended)
+            return render(
+                self.request,
+                self.error_template_name,
+                {
+                    "error": oauthlib_error.error,
+                    "description": oauthlib_error.description,
+                },
+                status=oauthlib_error.status_code or 400,
+            )
+        redirect_uri = oauthlib_error.redirect_uri
+        separator = "&" if "?" in redirect_uri else "?"
+        return self.redirect(redirect_uri + separator + oauthlib_error.urlencoded, application)
+
+    def _suspended_app(self) -> App | None:
+        client_id = self.request.GET.get("client_id") or ""
+        if not client_id or len(self.request.GET.getlist("client_id")) != 1:
+            return None
+        app = App.objects.select_related("publisher").filter(client__client_id=client_id).first()
+        return app if app is not None and app.is_suspended else None
+
+    def _render_suspended(self, app):
+        return render(
+            self.request,
+            "consent/suspended.html",
+            _app_context(app),
+            status=403,
+        )
+
+    # ---- GET: validate, then show the screen or issue a code ----------------------------------
     def get(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return super().get(request, *args, **kwargs)
+        rid = request.GET.get("request")
+        if rid is not None and len(request.GET) == 1:
+            entry = _load_request(request, rid)
+            if entry is None:
+                return render(
+                    request,
+                    self.error_template_name,
+                    {
+                        "error": "request_expired",
+                        "description": "This sign-in request has expired. Go back to the app "
+                        "and start again.",
+                    },
+                    status=400,
+                )
+            return HttpResponseRedirect(f"{reverse('oauth2_provider:authorize')}?{entry['query']}")
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
-            return self.error_response(error, application=None)
+            return self._error(error, None)
         prompt = set(request.GET.get("prompt", "").split())
-        grant = (
-            Grant.objects.filter(user=request.user, app__client__client_id=credentials["client_id"])
-            .select_related("app")
-            .first()
-        )
-        if (
-            grant
-            and grant.is_live()
-            and set(scopes) <= set(grant.scopes)
-            and "consent" not in prompt
-        ):
-            uri, _headers, _body, _status = self.create_authorization_response(
-                request=request, scopes=" ".join(scopes), credentials=credentials, allow=True
+        if "login" in prompt:
+            return self.handle_prompt_login()
+        client = get_application_model().objects.get(client_id=credentials["client_id"])
+        app = App.objects.select_related("publisher").get(client=client)
+        if app.is_suspended:
+            return self._render_suspended(app)
+        decision, grant, rows, infos = _decide(request, app, scopes, "consent" in prompt)
+        if not decision.needs_screen:
+            try:
+                # Only what the grant holds: scopes declined before are not in the code.
+                uri, _headers, _body, _status = self.create_authorization_response(
+                    request=request,
+                    scopes=" ".join(decision.granted_names),
+                    credentials=credentials,
+                    allow=True,
+                )
+            except OAuthToolkitError as error:
+                return self._error(error, client)
+            return self.redirect(uri, client)
+        if "none" in prompt:
+            # OIDC-style prompt=none: the app asked us not to show a screen, and one is needed.
+            from oauthlib.oauth2.rfc6749 import errors
+
+            error = OAuthToolkitError(
+                error=errors.ConsentRequired(state=credentials.get("state")),
+                redirect_uri=credentials["redirect_uri"],
             )
-            return self.redirect(uri, grant.app.client)
-        return super().get(request, *args, **kwargs)
+            return self._error(error, client)
+        rid = _store_request(
+            request, query=request.GET.urlencode(), scopes=scopes, credentials=credentials
+        )
+        services.consent_record_shown(
+            user=request.user,
+            app=app,
+            scopes=list(scopes),
+            new=[d.name for d in decision.scopes if d.outcome != Outcome.GRANTED],
+            request=request,
+        )
+        context = _screen_context(
+            request, app=app, decision=decision, grant=grant, rows=rows, infos=infos, rid=rid
+        )
+        return render(request, self.template_name, context)
+
+    # ---- POST: approve, cancel, or update the screen (account, search) -------------------------
+    def post(self, request, *args, **kwargs):
+        rid = request.POST.get("request", "")
+        entry = _load_request(request, rid)
+        if entry is None:
+            return render(
+                request,
+                self.error_template_name,
+                {
+                    "error": "request_expired",
+                    "description": "This sign-in request has expired or was already answered. "
+                    "Go back to the app and start again.",
+                },
+                status=400,
+            )
+        credentials = dict(entry["credentials"])
+        scopes = entry["scopes"]
+        client = get_application_model().objects.filter(client_id=credentials["client_id"]).first()
+        app = App.objects.select_related("publisher").filter(client=client).first()
+        if client is None or app is None:
+            _forget_request(request, rid)
+            return render(
+                request,
+                self.error_template_name,
+                {"error": "invalid_client", "description": "This app no longer exists."},
+                status=400,
+            )
+        if app.is_suspended:
+            _forget_request(request, rid)
+            return self._render_suspended(app)
+        action = request.POST.get("action", "")
+        if action == "cancel":
+            _forget_request(request, rid)
+            services.consent_record_denied(
+                user=request.user, app=app, scopes=list(scopes), request=request
+            )
+            try:
+                self.create_authorization_response(
+                    request=request, scopes=" ".join(scopes), credentials=credentials, allow=False
+                )
+            except OAuthToolkitError as error:
+                return self._error(error, client)
+            return HttpResponseBadRequest("Unexpected authorization state.")
+        decision, grant, rows, infos = _decide(request, app, scopes, True)
+        if action == "approve":
+            try:
+                return self._approve(request, app, client, decision, rows, infos, entry, rid)
+            except ChoiceError as problem:
+                error = str(problem)
+        elif action == "update":
+            error = ""
+        else:
+            return HttpResponseBadRequest("Unknown action.")
+        context = _screen_context(
+            request,
+            app=app,
+            decision=decision,
+            grant=grant,
+            rows=rows,
+            infos=infos,
+            rid=rid,
+            form=request.POST,
+            error=error,
+        )
+        return render(request, self.template_name, context, status=400 if error else 200)
+
+    def _approve(self, request, app, client, decision, rows, infos, entry, rid):
+        form = request.POST
+        chosen = {}
+        for plan in decision.services:
+            raw = form.get(f"connection:{plan.service}", "")
+            if raw:
+                if not raw.isdigit():
+                    raise ChoiceError("Choose one of your accounts.")
+                chosen[plan.service] = int(raw)
+        plan = resolve_approval(
+            decision,
+            accepted=form.getlist("accept"),
+            chosen_connections=chosen,
+            connections=infos,
+        )
+        resources = {}
+        for name in plan.added:
+            kind = CATALOG[name].resource_kind
+            if not kind:
+                continue
+            connection = rows.get(plan.connections.get(CATALOG[name].service))
+            listing = selectors.list_resources(connection, kind)
+            singular, plural = RESOURCE_KINDS.get(kind, (kind, kind + "s"))
+            if listing.error:
+                raise ChoiceError(f"Your {plural} could not be loaded; try again in a moment.")
+            by_id = {item["id"]: item for item in listing.items}
+            picked = list(dict.fromkeys(form.getlist(f"resource:{name}")))
+            if any(p not in by_id for p in picked):
+                raise ChoiceError("Select only from the list shown.")
+            if not picked:
+                ending = ", or leave it out." if decision.get(name).declinable else "."
+                raise ChoiceError(
+                    f"Select at least one {singular} for “{CATALOG[name].sentence}”{ending}"
+                )
+            resources[name] = [by_id[p] for p in picked]
+        duration = form.get("duration", "")
+        if duration not in Grant.Duration.values:
+            raise ChoiceError("Choose how long the app keeps this access.")
+        credentials = dict(entry["credentials"])
+        _forget_request(request, rid)
+        try:
+            # The code is issued from the stored request, validated again by the validator; if
+            # that fails, the grant is not recorded either.
+            with transaction.atomic():
+                services.grant_approve(
+                    user=request.user,
+                    app=app,
+                    plan=plan,
+                    resources=resources,
+                    duration=duration,
+                    request=request,
+                )
+                uri, _headers, _body, _status = self.create_authorization_response(
+                    request=request,
+                    scopes=" ".join(plan.token_scopes),
+                    credentials=credentials,
+                    allow=True,
+                )
+        except OAuthToolkitError as error:
+            return self._error(error, client)
+        return self.redirect(uri, client)
+
+
+# ---- approvals of held write actions --------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def approvals(request):
+    actions = list(selectors.pending_actions_for(request.user)[:100])
+    now = _now()
+    waiting = [a for a in actions if a.status == PendingAction.Status.PENDING]
+    decided = [a for a in actions if a.status != PendingAction.Status.PENDING][:30]
+    return render(
+        request,
+        "consent/approvals.html",
+        {
+            "waiting": [_action_view(a, now) for a in waiting],
+            "decided": [_action_view(a, now) for a in decided],
+        },
+    )
+
+
+def _action_view(action: PendingAction, now):
+    scope = CATALOG.get(action.scope)
+    body = action.body if isinstance(action.body, dict) else {"value": action.body}
+    return {
+        "action": action,
+        "app": action.grant.app,
+        "service": SERVICES.get(action.service),
+        "scope": scope,
+        "expired": action.status == PendingAction.Status.PENDING and action.is_expired(now),
+        "body_items": [(str(k), _readable(v)) for k, v in body.items()],
+        "params_items": [(str(k), _readable(v)) for k, v in (action.params or {}).items()],
+    }
+
+
+def _readable(value) -> str:
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@login_required
+@require_POST
+def approval_decide(request, pk: int):
+    decision = request.POST.get("decision")
+    if decision not in ("approve", "reject"):
+        return HttpResponseBadRequest("Choose approve or reject.")
+    try:
+        if decision == "approve":
+            services.pending_action_approve(action_id=pk, user=request.user, request=request)
+            messages.success(request, "Approved: the platform is performing it now.")
+        else:
+            services.pending_action_reject(action_id=pk, user=request.user, request=request)
+            messages.info(request, "Rejected: the app is told it may not do this.")
+    except services.PendingActionError as problem:
+        messages.error(request, str(problem))
+    return redirect("consent:approvals")

@@ -18,3 +18,29 @@ def password():
 def signed_in_client(client, user):
     client.force_login(user)
     return client
+
+
+# --- apps_registry ------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _oauth_rate_limits_off(settings):
+    """The token, revocation and introspection rate limits count across tests in one process
+    (the cache outlives a test); they are off unless a test turns them on."""
+    settings.OAUTH_RATE_LIMIT_PER_CLIENT = 0
+    settings.OAUTH_RATE_LIMIT_PER_IP = 0
+
+
+# --- audit ----------------------------------------------------------------------------------------
+@pytest.fixture
+def staff_user(db):
+    """A superuser with TOTP turned on (the admin refuses staff without MFA)."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    TOTP.activate(staff, generate_totp_secret())
+    return staff
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client

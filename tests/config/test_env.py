@@ -105,3 +105,154 @@ def test_production_without_secret_refuses_to_run():
     assert result.returncode == 2
     assert "DJANGO_SECRET_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- connections: SANDBOX_BASE_URL ------------------------------------------------------------
+
+
+def test_sandbox_base_url_defaults_and_parses():
+    from config.env import load
+
+    base = {"DJANGO_DEBUG": "1"}
+    assert load(base).sandbox_base_url == "http://127.0.0.1:8000"
+    assert (
+        load({**base, "SANDBOX_BASE_URL": "http://localhost:9000/"}).sandbox_base_url
+        == "http://localhost:9000"
+    )
+
+
+@pytest.mark.parametrize("raw", ["ftp://x", "localhost:8000", "http://x/sandbox"])
+def test_sandbox_base_url_rejects_non_origins(raw):
+    from config.env import ConfigError, load
+
+    with pytest.raises(ConfigError, match="SANDBOX_BASE_URL"):
+        load({"DJANGO_DEBUG": "1", "SANDBOX_BASE_URL": raw})
+
+
+# --- apps_registry: OAuth endpoint rate limits and secret grace period ----------------------------
+def test_oauth_rate_limits_have_defaults_and_can_be_set():
+    env = load({"DJANGO_DEBUG": "1"})
+    assert env.oauth_rate_limit_per_client == 120
+    assert env.oauth_rate_limit_per_ip == 300
+    assert env.oauth_rate_limit_window_seconds == 60
+    env = load(
+        {
+            "DJANGO_DEBUG": "1",
+            "OAUTH_RATE_LIMIT_PER_CLIENT": "0",
+            "OAUTH_RATE_LIMIT_PER_IP": "10",
+            "OAUTH_RATE_LIMIT_WINDOW_SECONDS": "5",
+            "OAUTH_SECRET_GRACE_HOURS": "2",
+        }
+    )
+    assert (env.oauth_rate_limit_per_client, env.oauth_rate_limit_per_ip) == (0, 10)
+    assert env.oauth_rate_limit_window_seconds == 5
+    assert env.oauth_secret_grace_hours == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("OAUTH_RATE_LIMIT_PER_CLIENT", "lots", "OAUTH_RATE_LIMIT_PER_CLIENT must be a whole"),
+        ("OAUTH_RATE_LIMIT_PER_IP", "-1", "OAUTH_RATE_LIMIT_PER_IP must be at least 0"),
+        ("OAUTH_RATE_LIMIT_WINDOW_SECONDS", "0", "OAUTH_RATE_LIMIT_WINDOW_SECONDS must be at"),
+        ("OAUTH_SECRET_GRACE_HOURS", "x", "OAUTH_SECRET_GRACE_HOURS must be a whole"),
+        ("DEMO_AGENT_CLIENT_SECRET", "short", "DEMO_AGENT_CLIENT_SECRET must be at least 32"),
+    ],
+)
+def test_bad_oauth_rate_limits_are_named(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load({**PROD, name: value})
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+def test_audit_retention_defaults_to_keeping_everything():
+    env = load(PROD)
+    assert env.audit_retention_days == 0
+    assert env.audit_archive_dir == str(BASE_DIR / "var" / "audit-archive")
+
+
+def test_audit_retention_can_be_set():
+    env = load({**PROD, "AUDIT_RETENTION_DAYS": "400", "AUDIT_ARCHIVE_DIR": "/srv/audit"})
+    assert env.audit_retention_days == 400
+    assert env.audit_archive_dir == "/srv/audit"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AUDIT_RETENTION_DAYS", "a year", "AUDIT_RETENTION_DAYS must be a whole number"),
+        ("AUDIT_RETENTION_DAYS", "-1", "AUDIT_RETENTION_DAYS must be at least 0"),
+        ("AUDIT_ARCHIVE_DIR", "var/archive", "AUDIT_ARCHIVE_DIR must be an absolute path"),
+    ],
+)
+def test_bad_audit_settings_are_named(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load({**PROD, name: value})
+
+
+# --- production (issue 8): e-mail ------------------------------------------------------------
+
+
+def test_email_defaults_to_console_in_debug_and_local_smtp_in_production():
+    assert load({"DJANGO_DEBUG": "1"}).email["BACKEND"].endswith("console.EmailBackend")
+    prod = load(PROD).email
+    assert prod["BACKEND"].endswith("smtp.EmailBackend")
+    assert (prod["HOST"], prod["PORT"]) == ("localhost", 25)
+
+
+def test_email_url_with_starttls_and_quoted_credentials():
+    env = load(
+        {
+            **PROD,
+            "EMAIL_URL": "smtp+tls://mailer%40example.com:p%40ss@smtp.example.com",
+            "EMAIL_FROM": "Access <a@example.com>",
+        }
+    )
+    assert env.email["HOST"] == "smtp.example.com"
+    assert env.email["PORT"] == 587
+    assert env.email["HOST_USER"] == "mailer@example.com"
+    assert env.email["HOST_PASSWORD"] == "p@ss"
+    assert env.email["USE_TLS"] and not env.email["USE_SSL"]
+    assert env.email_from == "Access <a@example.com>"
+    assert load({**PROD, "EMAIL_URL": "smtps://smtp.example.com"}).email["USE_SSL"]
+
+
+@pytest.mark.parametrize("value", ["http://smtp.example.com", "smtp://", "smtp://host:port"])
+def test_bad_email_url_is_named_without_leaking_the_password(value):
+    with pytest.raises(ConfigError, match="EMAIL_URL") as error:
+        load({**PROD, "EMAIL_URL": value.replace("//", "//user:hunter2@", 1)})
+    assert "hunter2" not in str(error.value)
+
+
+# --- broker: API rate limits ------------------------------------------------------------------
+
+
+def test_broker_rate_limits_default_and_parse():
+    env = load({"DJANGO_DEBUG": "1"})
+    assert (env.broker_rate_limit_per_app, env.broker_rate_limit_per_grant) == (1200, 300)
+    assert env.broker_rate_limit_window_seconds == 60
+    env = load(
+        {
+            "DJANGO_DEBUG": "1",
+            "BROKER_RATE_LIMIT_PER_APP": "0",
+            "BROKER_RATE_LIMIT_PER_GRANT": "5",
+            "BROKER_RATE_LIMIT_WINDOW_SECONDS": "10",
+        }
+    )
+    assert (env.broker_rate_limit_per_app, env.broker_rate_limit_per_grant) == (0, 5)
+    assert env.broker_rate_limit_window_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BROKER_RATE_LIMIT_PER_APP", "many"),
+        ("BROKER_RATE_LIMIT_PER_GRANT", "-1"),
+        ("BROKER_RATE_LIMIT_WINDOW_SECONDS", "0"),
+    ],
+)
+def test_broker_rate_limits_refuse_bad_values(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load({"DJANGO_DEBUG": "1", name: value})

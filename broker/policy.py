@@ -1,0 +1,251 @@
+"""May this call proceed? The broker's decision, as a pure function over plain data.
+
+No ORM, no request, no clock: the caller loads the facts (token, grant, connection, the call),
+passes the time, and gets a :class:`Decision`. The checks run in the order the platform promises:
+token, grant (suspended app, revoked, expired), scope, connection, resource, session or
+background, then whether a write must wait for the person.
+
+Resource ids are compared in canonical form (:func:`canonical_resource`); anything that does not
+canonicalise (encoded slashes, dot segments, non-ASCII look-alikes) is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import unquote
+
+BACKGROUND_SCOPE = "agents.jobs.background"
+UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
+
+_OWNER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38})")
+_REPO = re.compile(r"[a-z0-9_.-]{1,100}")
+_CHANNEL = re.compile(r"[A-Z0-9]{1,64}")
+_DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _decoded(raw: str) -> str | None:
+    """Percent-decode until stable (double encoding included), then NFKC; None if not ASCII."""
+    value = raw
+    for _ in range(4):
+        decoded = unquote(value)
+        if decoded == value:
+            break
+        value = decoded
+    else:
+        return None
+    value = unicodedata.normalize("NFKC", value)
+    if not value.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return None
+    return value
+
+
+def canonical_resource(kind: str, raw: str | None) -> str | None:
+    """The canonical id of a resource, or None if ``raw`` is not a well-formed id of ``kind``.
+
+    repository: ``owner/repo`` lower-cased; channel: Slack id upper-cased; folder and file: Drive
+    id as is (case-sensitive).
+    """
+    if raw is None:
+        return None
+    value = _decoded(str(raw))
+    if value is None:
+        return None
+    if kind == "repository":
+        value = value.lower()
+        owner, sep, repo = value.partition("/")
+        if not sep or not _OWNER.fullmatch(owner) or not _REPO.fullmatch(repo):
+            return None
+        if repo in {".", ".."} or repo.endswith(".") or repo.endswith(".git"):
+            return None
+        return f"{owner}/{repo}"
+    if kind == "channel":
+        value = value.upper()
+        return value if _CHANNEL.fullmatch(value) else None
+    if kind in {"folder", "file"}:
+        return value if _DRIVE_ID.fullmatch(value) else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    scopes: frozenset[str]
+    issued_at: datetime
+    expires_at: datetime
+    # True for a token issued from a refresh grant (the person was not there).
+    from_refresh: bool = False
+    # True for a client-credentials token (the app's backend, no person).
+    client_credentials: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    scopes: frozenset[str]
+    # scope name -> canonical resource ids selected for it
+    resources: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    revoked: bool = False
+    expires_at: datetime | None = None
+    app_suspended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    service: str
+    active: bool
+    owned_by_grant_user: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    scope: str | None  # None: any live grant may make this call (what may my token do?)
+    service: str | None = None
+    is_write: bool = False
+    resource_kind: str | None = None
+    # Raw resource as the app spelled it; None for calls on no single resource (lists, /me).
+    resource: str | None = None
+    # Resources found upstream that the resource must be in (a Drive file's parent folders).
+    resource_parents: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str
+    message: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    refusal: Refusal | None = None
+    background: bool = False
+    pending: bool = False
+    # The canonical id of the resource the call acts on ("" when none).
+    resource: str = ""
+    effective_scopes: frozenset[str] = frozenset()
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+
+def effective_scopes(token: TokenFacts, grant: GrantFacts) -> frozenset[str]:
+    """What the call may use: the token's scopes, narrowed to what the grant holds now."""
+    return token.scopes & grant.scopes
+
+
+def is_background(token: TokenFacts, *, now: datetime, session_window: timedelta) -> bool:
+    """Background use: the person was not there when the token was issued, or a while ago."""
+    if token.client_credentials or token.from_refresh:
+        return True
+    return now - token.issued_at > session_window
+
+
+def selection_for(grant: GrantFacts, scope: str) -> frozenset[str]:
+    return grant.resources.get(scope, frozenset())
+
+
+def decide(
+    *,
+    token: TokenFacts,
+    grant: GrantFacts | None,
+    connection: ConnectionFacts | None,
+    call: CallFacts,
+    now: datetime,
+    session_window: timedelta,
+) -> Decision:
+    """Decide whether one brokered call may proceed, and how (session/background, pending)."""
+
+    def refuse(code: str, message: str, **details: str) -> Decision:
+        return Decision(refusal=Refusal(code, message, details), background=background)
+
+    background = is_background(token, now=now, session_window=session_window)
+    if token.expires_at <= now:
+        return refuse("invalid_token", "The access token has expired.")
+    if grant is None:
+        return refuse("grant_revoked", "The person has not granted this app access.")
+    if grant.app_suspended:
+        return refuse("app_suspended", "This app is suspended by the platform.")
+    if grant.revoked:
+        return refuse("grant_revoked", "The person revoked this app's access.")
+    if grant.expires_at is not None and grant.expires_at <= now:
+        return refuse("grant_revoked", "The person's grant for this app has expired.")
+
+    scopes = effective_scopes(token, grant)
+    if call.scope is not None and call.scope not in scopes:
+        return refuse(
+            "insufficient_scope",
+            f"This call needs the scope {call.scope}, which this token's grant does not include.",
+            scope=call.scope,
+        )
+
+    if call.service is not None and (
+        connection is None
+        or not connection.owned_by_grant_user
+        or connection.service != call.service
+        or not connection.active
+    ):
+        return refuse(
+            "connection_needs_reauthorization",
+            f"The person must connect or reconnect {call.service} before this app can use it.",
+        )
+
+    resource = ""
+    if call.resource_kind is not None and (
+        call.resource is not None or call.resource_parents is not None
+    ):
+        selected = selection_for(grant, call.scope)
+        if call.resource_parents is not None:
+            parents = {canonical_resource(call.resource_kind, p) for p in call.resource_parents}
+            if not (parents - {None}) & selected:
+                return refuse(
+                    "resource_not_granted",
+                    "This file is not in a folder the person selected for this app.",
+                )
+            resource = canonical_resource("file", call.resource) or ""
+        else:
+            canonical = canonical_resource(call.resource_kind, call.resource)
+            if canonical is None or canonical not in selected:
+                return refuse(
+                    "resource_not_granted",
+                    f"This {call.resource_kind} is not one the person selected for this app.",
+                )
+            resource = canonical
+
+    if background and BACKGROUND_SCOPE not in grant.scopes:
+        if token.client_credentials or token.from_refresh:
+            message = "The person did not allow this app to act while they are away."
+        else:
+            message = "The session the person approved has ended; background use is not allowed."
+        return refuse("background_not_allowed", message)
+
+    pending = call.is_write and UNATTENDED_WRITES_SCOPE not in scopes
+    return Decision(
+        background=background, pending=pending, resource=resource, effective_scopes=scopes
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobCheck:
+    allowed: bool
+    reason: str
+
+
+def check_job(*, grant: GrantFacts | None, scopes: frozenset[str], now: datetime) -> JobCheck:
+    """May a background job run for this grant with these scopes now?"""
+    if grant is None:
+        return JobCheck(False, "no grant exists for this app and person")
+    if grant.app_suspended:
+        return JobCheck(False, "the app is suspended")
+    if grant.revoked:
+        return JobCheck(False, "the grant was revoked")
+    if grant.expires_at is not None and grant.expires_at <= now:
+        return JobCheck(False, "the grant has expired")
+    if BACKGROUND_SCOPE not in grant.scopes:
+        return JobCheck(False, f"the grant does not include {BACKGROUND_SCOPE}")
+    missing = sorted(scopes - grant.scopes)
+    if missing:
+        return JobCheck(False, "the grant does not include " + ", ".join(missing))
+    return JobCheck(True, "allowed")

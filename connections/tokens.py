@@ -1,0 +1,209 @@
+"""Talking to providers' token and revocation endpoints, in each provider's dialect.
+
+GitHub answers ``200`` even for errors (``error=bad_refresh_token``), Slack answers
+``{"ok": false, "error": ...}`` and nests user tokens under ``authed_user``, Google speaks RFC 6749.
+:func:`parse_token_response` turns all of them into one :class:`TokenSet` or one error. Error
+messages never contain the response body (it may hold a token).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from connections.exceptions import TokenEndpointError
+from connections.providers import ProviderSpec, client_credentials
+
+logger = logging.getLogger(__name__)
+
+INVALID_GRANT_CODES = {
+    "invalid_grant",
+    "bad_refresh_token",
+    "bad_verification_code",
+    "invalid_refresh_token",
+    "invalid_code",
+    "token_revoked",
+    "token_expired",
+    "code_already_used",
+}
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int | None
+    scopes: tuple[str, ...] | None
+    account_id: str | None = None
+
+    def expires_at(self, now: datetime | None = None) -> datetime | None:
+        if self.expires_in is None:
+            return None
+        return (now or timezone.now()) + timedelta(seconds=self.expires_in)
+
+    def __repr__(self) -> str:  # never print the tokens
+        return f"TokenSet(scopes={self.scopes!r}, expires_in={self.expires_in!r}, refresh={'yes' if self.refresh_token else 'no'})"
+
+
+def _split_scopes(raw, delimiter: str) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise TokenEndpointError(
+            "The provider's token response has a malformed scope.", kind="malformed"
+        )
+    return tuple(s for s in raw.replace(",", " ").split() if s) if delimiter else (raw,)
+
+
+def _expires(raw) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise TokenEndpointError(
+            "The provider's token response has a malformed expiry.", kind="malformed"
+        ) from None
+    if value <= 0:
+        raise TokenEndpointError(
+            "The provider's token response has a malformed expiry.", kind="malformed"
+        )
+    return value
+
+
+def parse_token_response(spec: ProviderSpec, status: int, body: object) -> TokenSet:
+    """One token response, any dialect, into a TokenSet; raise TokenEndpointError otherwise."""
+    if status == 429 or status >= 500:
+        raise TokenEndpointError(f"{spec.name} is unavailable (HTTP {status}).", kind="unavailable")
+    if not isinstance(body, dict):
+        raise TokenEndpointError(
+            f"{spec.name} sent a token response that is not JSON.", kind="malformed"
+        )
+    error = body.get("error")
+    if spec.dialect == "slack" and body.get("ok") is not True:
+        error = error or "unknown_error"
+    if error:
+        code = str(error)[:60]
+        kind = "invalid_grant" if code in INVALID_GRANT_CODES else "error"
+        raise TokenEndpointError(f"{spec.name} refused the token request ({code}).", kind=kind)
+    if status != 200:
+        raise TokenEndpointError(
+            f"{spec.name} answered HTTP {status} to the token request.", kind="error"
+        )
+    account_id = None
+    data = body
+    if spec.dialect == "slack":
+        if isinstance(body.get("authed_user"), dict):
+            data = body["authed_user"]
+        account_id = data.get("id") if isinstance(data.get("id"), str) else None
+    access = data.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise TokenEndpointError(
+            f"{spec.name} sent a token response without an access token.", kind="malformed"
+        )
+    refresh = data.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or not refresh):
+        raise TokenEndpointError(f"{spec.name} sent a malformed refresh token.", kind="malformed")
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=_expires(data.get("expires_in")),
+        scopes=_split_scopes(data.get("scope"), spec.scope_delimiter),
+        account_id=account_id,
+    )
+
+
+def _post(spec: ProviderSpec, url: str, data: dict) -> requests.Response:
+    client_id, secret = client_credentials(spec.id)
+    try:
+        return requests.post(
+            url,
+            data={**data, "client_id": client_id, "client_secret": secret},
+            headers={"Accept": "application/json"},
+            timeout=settings.CONNECTION_REFRESH_TIMEOUT_SECONDS,
+        )
+    except requests.Timeout:
+        raise TokenEndpointError(
+            f"{spec.name} did not answer in time.", kind="unavailable"
+        ) from None
+    except requests.RequestException as exc:
+        raise TokenEndpointError(
+            f"{spec.name} could not be reached ({type(exc).__name__}).", kind="unavailable"
+        ) from None
+
+
+def _json(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def exchange_code(
+    spec: ProviderSpec, *, code: str, code_verifier: str | None, redirect_uri: str
+) -> TokenSet:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
+    if code_verifier:
+        data["code_verifier"] = code_verifier
+    response = _post(spec, spec.token_url, data)
+    return parse_token_response(spec, response.status_code, _json(response))
+
+
+def refresh(spec: ProviderSpec, *, refresh_token: str) -> TokenSet:
+    response = _post(
+        spec, spec.token_url, {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    )
+    return parse_token_response(spec, response.status_code, _json(response))
+
+
+def revoke(spec: ProviderSpec, *, access_token: str | None, refresh_token: str | None) -> None:
+    """Revoke at the provider, in its own way. Raise TokenEndpointError when it did not work."""
+    client_id, secret = client_credentials(spec.id)
+    timeout = settings.CONNECTION_REFRESH_TIMEOUT_SECONDS
+    try:
+        if spec.dialect == "github" and not spec.is_sandbox:
+            # GitHub: DELETE /applications/{client_id}/grant revokes every token of the grant.
+            response = requests.delete(
+                spec.revoke_url.format(client_id=client_id),
+                json={"access_token": access_token},
+                auth=(client_id, secret),
+                headers={"Accept": "application/vnd.github+json"},
+                timeout=timeout,
+            )
+            ok = response.status_code in {204, 404}
+        elif spec.dialect == "slack" and not spec.is_sandbox:
+            response = requests.post(
+                spec.revoke_url,
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=timeout,
+            )
+            body = _json(response) or {}
+            ok = response.status_code == 200 and (
+                body.get("ok") is True or body.get("error") in {"invalid_auth", "token_revoked"}
+            )
+        else:
+            # RFC 7009 (Google, the sandbox): revoking the refresh token ends the whole grant.
+            token = refresh_token or access_token
+            response = requests.post(
+                spec.revoke_url,
+                data={"token": token, "client_id": client_id, "client_secret": secret},
+                timeout=timeout,
+            )
+            # Google answers 400 invalid_token for a token that is already gone: nothing to revoke.
+            body = _json(response) or {}
+            ok = response.status_code == 200 or (
+                response.status_code == 400 and body.get("error") == "invalid_token"
+            )
+    except requests.RequestException as exc:
+        raise TokenEndpointError(
+            f"{spec.name} could not be reached ({type(exc).__name__}).", kind="unavailable"
+        ) from None
+    if not ok:
+        raise TokenEndpointError(
+            f"{spec.name} refused the revocation (HTTP {response.status_code})."
+        )

@@ -1,0 +1,124 @@
+"""Reads for the consent layer: load rows into the engine's plain data."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from consent.catalog import PROVIDER_SERVICES
+from consent.engine import AppInfo, ConnectionInfo, GrantInfo
+from consent.models import Grant, PendingAction
+
+log = logging.getLogger(__name__)
+
+
+def provider_service(provider_id: str) -> str | None:
+    try:
+        from connections.providers import get_provider
+
+        return get_provider(provider_id).service
+    except Exception:
+        return PROVIDER_SERVICES.get(provider_id)
+
+
+def provider_name(provider_id: str) -> str:
+    try:
+        from connections.providers import get_provider
+
+        return get_provider(provider_id).name
+    except Exception:
+        return provider_id
+
+
+def available_provider_ids() -> list[str]:
+    """Providers a person can connect now (registry: sandbox, or real ones with credentials)."""
+    try:
+        from connections.providers import available_providers
+    except ImportError:
+        return list(PROVIDER_SERVICES)
+    return [p.id for p in available_providers()]
+
+
+def app_info(app) -> AppInfo:
+    return AppInfo(
+        allowed={s.scope: s.required for s in app.allowed_scopes.all()},
+        may_request_background=app.may_request_background,
+        suspended=app.is_suspended,
+        suspension_reason=app.suspension_reason,
+    )
+
+
+def connection_info(connection) -> ConnectionInfo | None:
+    service = provider_service(connection.provider)
+    if service is None:
+        return None
+    return ConnectionInfo(
+        id=connection.pk,
+        provider=connection.provider,
+        service=service,
+        scopes=frozenset(connection.scopes or ()),
+        status=connection.status,
+        label=connection.login or connection.display_name or connection.provider_account_id,
+    )
+
+
+def person_connections(user) -> tuple[list, list[ConnectionInfo]]:
+    from connections.models import Connection
+
+    rows = list(Connection.objects.filter(user=user).exclude(status=Connection.Status.REVOKED))
+    infos = [info for info in (connection_info(c) for c in rows) if info is not None]
+    return rows, infos
+
+
+def grant_for(user, app) -> Grant | None:
+    return Grant.objects.filter(user=user, app=app).first()
+
+
+def grant_info(grant: Grant | None) -> GrantInfo | None:
+    if grant is None:
+        return None
+    return GrantInfo(
+        scopes=frozenset(grant.scopes),
+        connections={k: int(v) for k, v in grant.connections.items()},
+        expires_at=grant.expires_at,
+        revoked_at=grant.revoked_at,
+        declined=frozenset(grant.declined_scopes or ()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceListing:
+    items: tuple[dict, ...]
+    error: str = ""
+
+
+def list_resources(connection, kind: str) -> ResourceListing:
+    """The person's resources of ``kind`` through ``connection``, as ``{"id", "label"}`` dicts."""
+    try:
+        from connections.resources import list_resources as fetch
+    except ImportError:
+        return ResourceListing((), "Listing resources is not available yet.")
+    try:
+        found = fetch(connection, kind)
+    except Exception:
+        log.warning("listing %s for connection %s failed", kind, connection.pk, exc_info=True)
+        return ResourceListing((), "The list could not be loaded from the provider right now.")
+    items = []
+    for resource in found:
+        rid = getattr(resource, "id", None) or (
+            resource.get("id") if isinstance(resource, dict) else None
+        )
+        label = getattr(resource, "label", None) or (
+            resource.get("label") if isinstance(resource, dict) else None
+        )
+        if rid:
+            items.append({"id": str(rid), "label": str(label or rid)})
+    return ResourceListing(tuple(items))
+
+
+def pending_actions_for(user):
+    return (
+        PendingAction.objects.filter(grant__user=user)
+        .select_related("grant__app__publisher")
+        .order_by("-created_at")
+    )

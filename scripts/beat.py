@@ -1,0 +1,111 @@
+"""Run Celery beat, at most once across the whole deployment: ``python scripts/beat.py [beat options]``.
+
+Beat decides *when* periodic work (token refresh ahead of expiry, grant expiry, pending-action
+execution, the worker heartbeat) is queued. Two beats would queue everything twice, so this
+launcher first takes a lock in Redis (``SET key token NX EX 60``), renews it every 20 seconds and
+gives it back on exit. A second beat, on this machine or any other, finds the lock held, says by
+whom, and exits with status 3 without queueing anything. If the holder dies without releasing
+(SIGKILL, lost machine), the lock expires after 60 seconds and the next beat started takes over.
+If the holder ever loses the lock (Redis flushed, network partition longer than the lock's life),
+it stops itself rather than risk running twice.
+
+Beat keeps its schedule in memory (``celery.beat:Scheduler``), not in a file: nothing on local
+disk. The schedule is intervals, so a restart only means "count from now".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+LOCK_KEY = "platform:celery-beat:lock"
+LOCK_SECONDS = 60
+RENEW_EVERY_SECONDS = 20
+EXIT_LOCK_HELD = 3
+
+# Compare-and-set scripts: only the holder may renew or release.
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class BeatLock:
+    """The single-beat lock: ``acquire()`` once, ``renew()`` periodically, ``release()`` at exit."""
+
+    def __init__(self, client, *, key: str = LOCK_KEY, seconds: int = LOCK_SECONDS):
+        self.client = client
+        self.key = key
+        self.seconds = seconds
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.key, self.token, nx=True, ex=self.seconds))
+
+    def holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def renew(self) -> bool:
+        return bool(self.client.eval(_RENEW, 1, self.key, self.token, self.seconds))
+
+    def release(self) -> bool:
+        return bool(self.client.eval(_RELEASE, 1, self.key, self.token))
+
+
+def _keep_renewing(lock: BeatLock, stop: threading.Event) -> None:
+    while not stop.wait(RENEW_EVERY_SECONDS):
+        try:
+            still_ours = lock.renew()
+        except Exception as exc:  # Redis unreachable: keep trying until the lock would expire
+            sys.stderr.write(f"beat: could not renew the single-beat lock: {exc}\n")
+            continue
+        if not still_ours:
+            sys.stderr.write("beat: lost the single-beat lock; stopping so beat never runs twice\n")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def main(argv: list[str]) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+
+    from config.celery import app
+
+    redis_url = settings.ENV.redis_url
+    if not redis_url:
+        sys.stderr.write(
+            "beat: REDIS_URL is not set. A separate beat process needs Redis (its lock makes sure "
+            "only one beat runs); without Redis the worker runs beat itself (`celery worker --beat`).\n"
+        )
+        return 2
+    lock = BeatLock(redis.Redis.from_url(redis_url))
+    if not lock.acquire():
+        sys.stderr.write(
+            f"beat: another beat holds the single-beat lock ({lock.holder()}); "
+            "not starting a second one.\n"
+        )
+        return EXIT_LOCK_HELD
+    sys.stderr.write(f"beat: holding the single-beat lock as {lock.token}\n")
+    stop = threading.Event()
+    threading.Thread(target=_keep_renewing, args=(lock, stop), daemon=True).start()
+    try:
+        code = app.start(["beat", "--scheduler", "celery.beat:Scheduler", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        stop.set()
+        lock.release()
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

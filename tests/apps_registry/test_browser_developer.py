@@ -1,0 +1,45 @@
+"""The developer pages in real Chromium: register an app, see the secret once, add a loopback
+redirect URI, rotate the secret."""
+
+import pytest
+
+from apps_registry.models import App
+from tests.browser import shot
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_developer_registers_an_app_and_rotates_its_secret(live_server, page):
+    developer = UserFactory(email="dev@example.com")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", developer.email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/profile/")
+    page.goto(f"{live_server.url}/developer/apps/new/")
+    page.fill("input[name=name]", "Acme Notes")
+    page.fill("textarea[name=redirect_uris]", "https://notes.example.com/callback")
+    page.select_option("select[name=scope__identity__profile__read]", "required")
+    page.select_option("select[name=scope__services__github__repositories__read]", "optional")
+    shot(page, "apps-01-register")
+    page.click("button:has-text('Register')")
+    secret = page.inner_text("code.secret")
+    assert len(secret) >= 64
+    assert "shown only once" in page.content()
+    shot(page, "apps-02-secret-once")
+    page.click("text=Go to the app's page")
+    assert secret not in page.content()
+    page.fill("input[name=uri]:not([type=hidden])", "http://127.0.0.1:8765/callback")
+    page.click("button:has-text('Add')")
+    assert "Redirect URI added." in page.content()
+    assert "http://127.0.0.1:8765/callback" in page.content()
+    shot(page, "apps-03-detail")
+    page.click("button:has-text('Rotate the client secret')")
+    new_secret = page.inner_text("code.secret")
+    assert new_secret != secret
+    app = App.objects.get()
+    assert app.client.redirect_uris.split() == [
+        "https://notes.example.com/callback",
+        "http://127.0.0.1:8765/callback",
+    ]

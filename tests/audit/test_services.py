@@ -1,0 +1,218 @@
+import datetime as dt
+import json
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test import RequestFactory
+
+from audit.actions import Action, ActorType, Outcome
+from audit.models import GENESIS_HASH, AuditEvent
+from audit.services import record_event
+from tests.factories import AppFactory, GrantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_events_chain_from_genesis():
+    first = record_event(Action.SIGNED_IN)
+    second = record_event(Action.SIGNED_OUT)
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert first.hash == first.compute_hash(GENESIS_HASH)
+    assert second.occurred_at >= first.occurred_at
+
+
+def test_every_field_is_recorded_and_hash_survives_a_reload():
+    grant = GrantFactory()
+    staff = UserFactory(is_staff=True)
+    request = RequestFactory().get("/", REMOTE_ADDR="::ffff:192.0.2.7")
+    request.request_id = "req-123"
+    event = record_event(
+        Action.API_CALL,
+        actor_type=ActorType.APP,
+        grant=grant,
+        service="github",
+        scope="services.github.repositories.read",
+        resource="octo/docs",
+        outcome=Outcome.DENIED,
+        reason="resource_not_granted",
+        background=True,
+        request=request,
+        metadata={"status": 403, "path": ("a", "b"), 7: "int key"},
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.app_id == grant.app_id and stored.app_label == grant.app.name
+    assert stored.subject_user_id == grant.user_id and stored.subject_label == grant.user.email
+    assert stored.grant_id == grant.pk
+    assert stored.actor_type == "app" and stored.actor_label == grant.app.name
+    assert (stored.service, stored.scope, stored.resource) == (
+        "github",
+        "services.github.repositories.read",
+        "octo/docs",
+    )
+    assert stored.outcome == "denied" and stored.reason == "resource_not_granted"
+    assert stored.background is True
+    assert stored.request_id == "req-123"
+    assert stored.source_ip is not None and "192.0.2.7" in stored.source_ip
+    assert stored.metadata == {"status": 403, "path": ["a", "b"], "7": "int key"}
+    # What verify recomputes from the stored row equals what was hashed at insert time.
+    assert stored.compute_hash(stored.prev_hash) == stored.hash
+    record_event(Action.GRANT_REVOKED, actor_type=ActorType.STAFF, actor_user=staff, grant=grant)
+    last = AuditEvent.objects.order_by("-id").first()
+    assert last.actor_label == staff.email and last.actor_type == "staff"
+
+
+def test_overlong_and_nul_text_is_stored_not_refused():
+    event = record_event(
+        Action.API_CALL,
+        service="s" * 100,
+        scope="x" * 300,
+        resource="octo/\x00docs" + "r" * 1000,
+        reason="why" * 400,
+        request_id="i" * 200,
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert "\x00" not in stored.resource
+    assert len(stored.resource) == 500 and len(stored.scope) == 100 and len(stored.service) == 32
+    assert stored.compute_hash(stored.prev_hash) == stored.hash
+
+
+def test_no_token_secret_or_body_reaches_a_stored_event():
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    record_event(
+        Action.CONNECTION_REFRESH_FAILED,
+        reason=f"refresh failed for token {token}",
+        resource=f"https://api.example/?access_token={token}",
+        metadata={
+            "access_token": token,
+            "refresh_token": "r-1",
+            "client_secret": "s-1",
+            "body": {"text": "hello"},
+            "response": {"error": "bad_refresh_token", "detail": f"Bearer {token}"},
+        },
+    )
+    row = AuditEvent.objects.values().get()
+    dumped = json.dumps(row, default=str)
+    for leak in (token, "r-1", "s-1", "hello"):
+        assert leak not in dumped
+    assert row["metadata"]["response"]["error"] == "bad_refresh_token"
+
+
+def test_events_are_append_only_in_the_application():
+    event = record_event(Action.SIGNED_IN)
+    event.reason = "changed"
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.filter(pk=event.pk).update(reason="changed")
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.all().delete()
+
+
+def test_a_fork_of_the_chain_is_refused_by_the_database():
+    first = record_event(Action.SIGNED_IN)
+    second = record_event(Action.SIGNED_OUT)
+    fork = AuditEvent(
+        occurred_at=second.occurred_at + dt.timedelta(seconds=1),
+        actor_type="system",
+        action=Action.SIGNED_OUT,
+        prev_hash=first.hash,  # the same predecessor as `second`
+    )
+    fork.hash = fork.compute_hash(first.hash)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fork.save()
+
+
+def test_recording_inside_a_rolled_back_transaction_leaves_no_gap_in_the_chain():
+    first = record_event(Action.SIGNED_IN)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        record_event(Action.GRANT_REVOKED)
+        raise RuntimeError
+    after = record_event(Action.SIGNED_OUT)
+    assert after.prev_hash == first.hash
+
+
+def test_grant_fills_in_app_and_subject():
+    app = AppFactory(name="Acme Notes")
+    grant = GrantFactory(app=app)
+    event = record_event(Action.CONSENT_GRANTED, actor_type=ActorType.PERSON, grant=grant)
+    assert event.app_label == "Acme Notes" and event.subject_user_id == grant.user_id
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_on_postgresql_keep_one_chain():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: checks the advisory lock under real concurrency")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def work(n):
+        try:
+            for _ in range(20):
+                record_event(Action.API_CALL, metadata={"n": n})
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(8)))
+    from audit.chain import verify_database
+
+    result = verify_database()
+    assert result.ok and result.checked == 160
+
+
+@pytest.mark.postgres
+def test_postgresql_append_writes_the_time_as_python_isoformat_does():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the one-round-trip append formats the time in SQL")
+    from audit.services import _ISO_SQL
+
+    values = (
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),  # no microseconds: isoformat omits them
+        dt.datetime(2026, 1, 2, 3, 4, 5, 12, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'America/New_York'")  # the session's zone is ignored
+        for value in values:
+            cursor.execute(
+                f"WITH now_ AS (SELECT %s::timestamptz AS ts) SELECT {_ISO_SQL}", [value]
+            )
+            assert cursor.fetchone()[0] == value.isoformat()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_append_is_one_round_trip_and_the_chain_verifies():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the one-round-trip append")
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.chain import verify_database
+
+    grant = GrantFactory()
+    first = record_event(Action.SIGNED_IN)
+    with CaptureQueriesContext(connection) as ctx:
+        event = record_event(
+            Action.API_CALL,
+            actor_type=ActorType.APP,
+            grant=grant,
+            resource="octo/\u00e9t\u00e9",
+            reason='quote " and backslash \\',
+            metadata={"status": 200, "latency_ms": 1.5, "nested": {"a": [1, "b"]}},
+        )
+    assert len(ctx.captured_queries) == 1  # lock, read, insert and commit in one round trip
+    assert event.pk is not None and event.prev_hash == first.hash
+    assert event.hash == event.compute_hash(first.hash)
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.occurred_at == event.occurred_at and stored.occurred_at >= first.occurred_at
+    assert stored.compute_hash(stored.prev_hash) == stored.hash == event.hash
+    with transaction.atomic():  # inside a caller's transaction: same chain, savepoint-safe
+        inner = record_event(Action.SIGNED_OUT)
+    assert inner.prev_hash == event.hash
+    result = verify_database()
+    assert result.ok and result.checked == 3

@@ -1,0 +1,72 @@
+"""Many callers, one expired connection: the provider sees exactly one refresh (PostgreSQL)."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from connections.models import Connection
+from connections.sandbox.models import SandboxTokenRequest
+from connections.services import connection_refresh_if_due, get_valid_access_token
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="row locks (select_for_update) need PostgreSQL; CI runs this with DATABASE_URL",
+    ),
+]
+
+THREADS = 16
+
+
+def _race(target, n=THREADS):
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(target())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+def test_many_callers_one_refresh_everyone_gets_the_new_token(make_connection):
+    connection = make_connection(expired=True)
+    old = connection.access_token
+    results, errors = _race(
+        lambda: get_valid_access_token(Connection.objects.get(pk=connection.pk))
+    )
+    assert errors == []
+    assert len(results) == THREADS
+    new = Connection.objects.get(pk=connection.pk).access_token
+    assert new != old
+    assert set(results) == {new}
+    assert SandboxTokenRequest.objects.filter(grant_type="refresh_token").count() == 1
+
+
+def test_sweep_workers_and_broker_racing_refresh_once(make_connection):
+    connection = make_connection(expired=True)
+
+    def mixed(i=[0]):  # noqa: B006 - a shared counter across the threads
+        i[0] += 1
+        if i[0] % 2:
+            return connection_refresh_if_due(connection_id=connection.pk)
+        return get_valid_access_token(Connection.objects.get(pk=connection.pk))
+
+    _, errors = _race(mixed)
+    assert errors == []
+    assert SandboxTokenRequest.objects.filter(grant_type="refresh_token").count() == 1
+    assert Connection.objects.get(pk=connection.pk).status == "active"
