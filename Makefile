@@ -22,7 +22,8 @@ demo: migrate
 
 ## Create the environment, migrate, seed the demo, serve web + worker + beat on :8000.
 run: demo
-	$(DEV_ENV) $(BIN)/honcho start -f Procfile.dev
+	# The Procfile names `python` and `celery`: the venv comes first on PATH.
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(DEV_ENV) $(BIN)/honcho start -f Procfile.dev
 
 ## Install what the tests need (Python packages and Debian's Chromium) and run the whole suite.
 test: install browser
