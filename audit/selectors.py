@@ -216,6 +216,14 @@ _WRITE_VERBS = {
 }
 
 
+# Calls to the platform itself (not brokered to a provider) read better as what they did.
+_PLATFORM_CALLS = {
+    "platform.me": "read your name and e-mail address",
+    "platform.token": "checked what it may do",
+    "platform.action": "checked on an action waiting for you",
+}
+
+
 def _resource_phrase(event: AuditEvent) -> str:
     entry = CATALOG.get(event.scope)
     kind = entry.resource_kind if entry and entry.resource_kind else ""
@@ -241,6 +249,9 @@ def describe(event: AuditEvent, *, viewer=None) -> str:
         actor = event.actor_label or "Someone"
     background = ", in the background" if event.background else ""
     if event.action == Action.API_CALL:
+        platform_call = _PLATFORM_CALLS.get((event.metadata or {}).get("operation", ""))
+        if platform_call and event.outcome == Outcome.SUCCESS:
+            return f"{app} {platform_call} at {at}{background}"
         verb = _WRITE_VERBS.get(event.scope, "read")
         phrase = _resource_phrase(event)
         if event.outcome == Outcome.SUCCESS:

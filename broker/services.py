@@ -90,7 +90,7 @@ class _CompiledQuery:
         self._compiled: dict[tuple[str, str], tuple] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, db: str, vendor: str) -> tuple:
+    def _compile(self, db: str) -> tuple:
         from django.db.models.query import get_related_populators
 
         queryset = self._build(self._MARK)
@@ -121,7 +121,7 @@ class _CompiledQuery:
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.setdefault(key, self._compile(db, connection.vendor))
+                compiled = self._compiled.setdefault(key, self._compile(db))
         sql, params, index, converters, model, (first, last), init_list, populators, annotations = (
             compiled
         )

@@ -273,3 +273,10 @@ def test_plain_language_lines():
         Action.GRANT_REVOKED, actor_type=ActorType.PERSON, actor_user=grant.user, grant=grant
     )
     assert describe(revoked, viewer=grant.user).startswith("You: access revoked for Acme Notes at ")
+    poll = record_event(
+        Action.API_CALL,
+        actor_type=ActorType.APP,
+        grant=grant,
+        metadata={"operation": "platform.action", "status": 200},
+    )
+    assert describe(poll).startswith("Acme Notes checked on an action waiting for you at ")

@@ -283,3 +283,33 @@ def test_the_joined_grant_is_the_token_owners_for_this_app(world, fake, client):
     assert r.json()["error"]["code"] in {"invalid_token", "grant_revoked"}
     assert same_person_other_app.get("github/repos/octo/hello").status_code == 200
     assert other_person_same_app.get("github/repos/octo/hello").status_code == 200
+
+
+def test_the_compiled_token_query_loads_what_the_queryset_loads(world):
+    import hashlib
+
+    from broker.services import _TOKEN_QUERY, _token_queryset
+
+    def both(raw):
+        checksum = hashlib.sha256(raw.encode()).hexdigest()
+        compiled = _TOKEN_QUERY.first(checksum)
+        found = list(_token_queryset().filter(token_checksum=checksum)[:1])
+        return compiled, (found[0] if found else None)
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields} | {
+            "deferred": obj.get_deferred_fields()
+        }
+
+    for raw in (world.token(), world.cc_token()):
+        compiled, queried = both(raw)
+        assert fields(compiled) == fields(queried)
+        assert fields(compiled.user) == fields(queried.user) if queried.user else not compiled.user
+        assert fields(compiled.application.app) == fields(queried.application.app)
+        grant = getattr(compiled, "broker_grant", None)
+        expected = getattr(queried, "broker_grant", None)
+        assert (grant is None) == (expected is None)
+        if expected is not None and expected.pk is not None:
+            assert fields(grant) == fields(expected) and grant.pk == world.grant.pk
+            assert grant.resources == world.grant.resources  # JSON decoded, not a string
+    assert both("no-such-token") == (None, None)
