@@ -228,14 +228,11 @@ def app_update(
     return app
 
 
-def app_add_redirect_uri(*, app: App, actor, uri: str, request=None) -> App:
-    uri = validate_redirect_uri(uri)
+def _change_redirect_uris(*, app: App, actor, request, change, metadata: dict) -> App:
+    """Apply ``change(uris) -> new uris`` to the client's redirect URIs under a row lock."""
     with transaction.atomic():
         client = OAuthClient.objects.select_for_update().get(pk=app.client_id)
-        uris = client.redirect_uris.split()
-        if uri in uris:
-            raise RegistryError("That redirect URI is already registered.")
-        client.redirect_uris = " ".join([*uris, uri])
+        client.redirect_uris = " ".join(change(client.redirect_uris.split()))
         client.save(update_fields=["redirect_uris", "updated"])
         record_event(
             Action.APP_UPDATED,
@@ -243,32 +240,40 @@ def app_add_redirect_uri(*, app: App, actor, uri: str, request=None) -> App:
             actor_user=actor,
             app=app,
             request=request,
-            metadata={"redirect_uri_added": uri},
+            metadata=metadata,
         )
     app.client = client
     return app
 
 
+def app_add_redirect_uri(*, app: App, actor, uri: str, request=None) -> App:
+    uri = validate_redirect_uri(uri)
+
+    def add(uris: list[str]) -> list[str]:
+        if uri in uris:
+            raise RegistryError("That redirect URI is already registered.")
+        return [*uris, uri]
+
+    return _change_redirect_uris(
+        app=app, actor=actor, request=request, change=add, metadata={"redirect_uri_added": uri}
+    )
+
+
 def app_remove_redirect_uri(*, app: App, actor, uri: str, request=None) -> App:
-    with transaction.atomic():
-        client = OAuthClient.objects.select_for_update().get(pk=app.client_id)
-        uris = client.redirect_uris.split()
+    def remove(uris: list[str]) -> list[str]:
         if uri not in uris:
             raise RegistryError("That redirect URI is not registered.")
         if len(uris) == 1:
             raise RegistryError("An app needs at least one redirect URI; add another first.")
-        client.redirect_uris = " ".join(u for u in uris if u != uri)
-        client.save(update_fields=["redirect_uris", "updated"])
-        record_event(
-            Action.APP_UPDATED,
-            actor_type=_actor_type(actor),
-            actor_user=actor,
-            app=app,
-            request=request,
-            metadata={"redirect_uri_removed": uri},
-        )
-    app.client = client
-    return app
+        return [u for u in uris if u != uri]
+
+    return _change_redirect_uris(
+        app=app,
+        actor=actor,
+        request=request,
+        change=remove,
+        metadata={"redirect_uri_removed": uri},
+    )
 
 
 def app_rotate_secret(*, app: App, actor, grace: timedelta | None = None, request=None) -> str:

@@ -67,40 +67,30 @@ def on_sign_in_failed(sender, credentials, request=None, **kwargs):
     )
 
 
-@receiver(mfa_signals.authenticator_added, dispatch_uid="audit.mfa_added")
-def on_mfa_added(sender, request, user, authenticator, **kwargs):
+def _record_mfa_change(action: Action, request, user, authenticator) -> None:
     record_event(
-        Action.MFA_ENABLED,
+        action,
         actor_type=ActorType.PERSON,
         actor_user=user,
         subject_user=user,
         request=request,
         metadata={"authenticator": _authenticator_type(authenticator)},
     )
+
+
+@receiver(mfa_signals.authenticator_added, dispatch_uid="audit.mfa_added")
+def on_mfa_added(sender, request, user, authenticator, **kwargs):
+    _record_mfa_change(Action.MFA_ENABLED, request, user, authenticator)
 
 
 @receiver(mfa_signals.authenticator_removed, dispatch_uid="audit.mfa_removed")
 def on_mfa_removed(sender, request, user, authenticator, **kwargs):
-    record_event(
-        Action.MFA_DISABLED,
-        actor_type=ActorType.PERSON,
-        actor_user=user,
-        subject_user=user,
-        request=request,
-        metadata={"authenticator": _authenticator_type(authenticator)},
-    )
+    _record_mfa_change(Action.MFA_DISABLED, request, user, authenticator)
 
 
 @receiver(mfa_signals.authenticator_reset, dispatch_uid="audit.mfa_reset")
 def on_mfa_reset(sender, request, user, authenticator, **kwargs):
-    record_event(
-        Action.MFA_RESET,
-        actor_type=ActorType.PERSON,
-        actor_user=user,
-        subject_user=user,
-        request=request,
-        metadata={"authenticator": _authenticator_type(authenticator)},
-    )
+    _record_mfa_change(Action.MFA_RESET, request, user, authenticator)
 
 
 @receiver(mfa_signals.authentication_failed, dispatch_uid="audit.mfa_failed")
