@@ -2,15 +2,13 @@
 refreshes. Exactly one wins; the rest are refused, and for a code the replay revokes the winner's
 tokens too (RFC 6749 4.1.2)."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import Client
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from tests.apps_registry.helpers import TOKEN_URL, basic, exchange, get_code, register
+from tests.concurrency import race
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -26,23 +24,7 @@ THREADS = 8
 
 
 def _race(target):
-    barrier = threading.Barrier(THREADS)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = race(target, THREADS)
     assert not errors, errors
     return results
 

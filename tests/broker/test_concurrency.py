@@ -1,13 +1,11 @@
 """An approved action performed by many workers at once reaches the provider exactly once."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from broker.services import pending_action_perform
 from tests.broker.conftest import make_world
+from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -29,23 +27,7 @@ def test_concurrent_workers_perform_an_action_once(fake, client):
     action_id = r.json()["pending_action"]["id"]
     PendingAction.objects.filter(pk=action_id).update(status="approved")
 
-    barrier = threading.Barrier(THREADS)
-    results, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            results.append(pending_action_perform(action_id=action_id))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = race(lambda: pending_action_perform(action_id=action_id), THREADS)
     assert not errors
     assert len(fake.issues) == 1
     # The others found it claimed (still "approved") or already done; none performed it again.

@@ -1,14 +1,12 @@
 """Many callers, one expired connection: the provider sees exactly one refresh (PostgreSQL)."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from connections.models import Connection
 from connections.sandbox.models import SandboxTokenRequest
 from connections.services import connection_refresh_if_due, get_valid_access_token
+from tests.concurrency import race
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -23,24 +21,7 @@ THREADS = 16
 
 
 def _race(target, n=THREADS):
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(target())
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results, errors
+    return race(target, n)
 
 
 def test_many_callers_one_refresh_everyone_gets_the_new_token(make_connection):
