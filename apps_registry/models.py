@@ -12,8 +12,14 @@ class Publisher(models.Model):
 
     name = models.CharField(max_length=150)
     website = models.URLField(blank=True)
+    # None for the publisher of clients that registered themselves (RFC 7591, Client ID Metadata
+    # Documents): nobody's developer account stands behind them.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_publishers"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_publishers",
+        null=True,
+        blank=True,
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="publishers"
@@ -121,6 +127,12 @@ class App(models.Model):
     @property
     def is_suspended(self) -> bool:
         return self.suspended_at is not None
+
+    @property
+    def self_registered(self) -> bool:
+        """Registered by the client itself (dynamic registration or a client ID metadata
+        document), not by a developer: the consent screen says so."""
+        return self.client.registration_source != OAuthClient.RegistrationSource.MANUAL
 
 
 class AppScope(models.Model):

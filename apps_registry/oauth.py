@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.cimd import is_cimd_client_id
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
@@ -39,6 +40,10 @@ from audit.services import record_event
 log = logging.getLogger(__name__)
 
 BACKGROUND_SCOPE = "agents.jobs.background"
+# OpenID Connect's (and MCP clients') way of asking for a refresh token is the platform's
+# background access: the same permission, shown to the person as such on the consent screen.
+OFFLINE_ACCESS = "offline_access"
+SCOPE_ALIASES = {OFFLINE_ACCESS: BACKGROUND_SCOPE}
 # RFC 7636 4.1/4.2: a verifier and an S256 challenge use the unreserved characters only.
 _PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -52,6 +57,11 @@ def catalog_scope_names() -> set[str]:
     from oauth2_provider.scopes import get_scopes_backend
 
     return set(get_scopes_backend().get_all_scopes())
+
+
+def canonical_scopes(scopes) -> list[str]:
+    """Scopes with aliases (``offline_access``) replaced by the catalog scope they stand for."""
+    return list(dict.fromkeys(SCOPE_ALIASES.get(s, s) for s in scopes or ()))
 
 
 def parse_client_credentials(request) -> tuple[str | None, str | None, str | None]:
@@ -96,9 +106,27 @@ class PlatformOAuth2Validator(OAuth2Validator):
 
     def _load_application(self, client_id, request):
         client = super()._load_application(client_id, request)
+        if client is None and oauth2_settings.CIMD_ENABLED and is_cimd_client_id(client_id):
+            client = self._first_sight_of_cimd_client(client_id, request)
         if client is not None and not self.client_is_usable(client):
             request.client = None
             return None
+        return client
+
+    def _first_sight_of_cimd_client(self, client_id, request):
+        """django-oauth-toolkit fetched the client's metadata document and stored the client,
+        then refused it: it has no App yet. Give it one ("registered by the client itself")."""
+        from apps_registry.self_registration import self_registered_app_ensure
+
+        Client = get_application_model()
+        client = Client.objects.filter(
+            client_id=client_id, registration_source=Client.RegistrationSource.CIMD
+        ).first()
+        if client is None or hasattr(client, "app"):
+            return None
+        self_registered_app_ensure(client=client, request=request)
+        client = Client.objects.select_related("app").get(pk=client.pk)
+        request.client = client
         return client
 
     def _check_secret(self, provided_secret, stored_secret):
@@ -172,7 +200,43 @@ class PlatformOAuth2Validator(OAuth2Validator):
         return allowed
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        # ``offline_access`` is read as background access from here on (the request's scopes
+        # are what oauthlib hands back to the authorization view).
+        scopes = canonical_scopes(scopes)
+        if getattr(request, "scopes", None) is not None:
+            request.scopes = scopes
         return bool(scopes) and set(scopes) <= self.allowed_scopes(client)
+
+    # ---- RFC 8707: only the platform's own protected resources ---------------------------------
+    def _check_and_set_request_resource(self, request):
+        super()._check_and_set_request_resource(request)
+        from apps_registry import audience
+
+        code_resource = getattr(request, "_platform_code_resource", None)
+        if request.grant_type == "authorization_code" and code_resource:
+            # The code was claimed (deleted) atomically before django-oauth-toolkit looks it
+            # up, so its narrowing rule is applied here: a token request may narrow the
+            # code's audience, never widen it.
+            widened = [r for r in request.resource if r not in code_resource]
+            if widened:
+                raise errors.CustomOAuth2Error(
+                    error="invalid_target",
+                    description=f"The resource {widened[0]!r} was not part of the authorization.",
+                    request=request,
+                )
+            request.resource = request.resource or code_resource
+        unknown = audience.unknown_resources(request.resource, request)
+        if unknown:
+            raise errors.CustomOAuth2Error(
+                error="invalid_target",
+                description=f"Unknown resource {unknown[0]!r}.",
+                request=request,
+            )
+
+    def introspection_extra(self, access_token) -> dict:
+        """More RFC 7662 members for an active access token (the consent layer adds the
+        granted ``authorization_details``)."""
+        return {}
 
     def get_default_scopes(self, client_id, request, *args, **kwargs):
         app = getattr(request.client, "app", None)
@@ -266,6 +330,11 @@ class PlatformOAuth2Validator(OAuth2Validator):
         super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
     def _claim_authorization_code(self, request) -> None:
+        # The code's RFC 8707 audience, read before the code goes: the token inherits it.
+        grant = getattr(request, "_platform_code_grant", None)
+        if grant is None or grant.code != request.code:
+            grant = get_grant_model().objects.filter(code=request.code).first()
+        request._platform_code_resource = list(grant.resource or []) if grant else []
         deleted, _ = (
             get_grant_model().objects.filter(code=request.code, application=request.client).delete()
         )

@@ -204,11 +204,11 @@ class IntrospectTokenView(OAuthEndpointMixin, OAuthLibMixin, View):
         if not token:
             return oauth_error("invalid_request", "Missing token parameter.")
         client = oauth_request.client
-        data = introspect(token, client, request.POST.get("token_type_hint"))
+        data = introspect(token, client, request.POST.get("token_type_hint"), validator=validator)
         return JsonResponse(data)
 
 
-def introspect(token: str, client, token_type_hint: str | None = None) -> dict:
+def introspect(token: str, client, token_type_hint: str | None = None, *, validator=None) -> dict:
     """What the client may know about one of its own tokens (RFC 7662 2.2)."""
     inactive = {"active": False}
     if not client.is_usable(None):
@@ -247,6 +247,8 @@ def introspect(token: str, client, token_type_hint: str | None = None) -> dict:
                 data["sub"] = str(access.user_id)
             if access.resource:
                 data["aud"] = access.resource
+            if validator is not None:
+                data.update(validator.introspection_extra(access))
             return data
         refresh = (
             RefreshToken.objects.select_related("access_token")

@@ -170,8 +170,9 @@ def app_register(
 
 
 def publisher_can_manage(publisher: Publisher, user) -> bool:
+    # An owner-less publisher (self-registered clients) is managed by staff only.
     return (
-        publisher.owner_id == user.pk
+        (publisher.owner_id is not None and publisher.owner_id == user.pk)
         or publisher.members.filter(pk=user.pk).exists()
         or bool(getattr(user, "is_staff", False))
     )

@@ -56,6 +56,14 @@ class Env:
     oauth_rate_limit_per_ip: int = 300
     oauth_rate_limit_window_seconds: int = 60
     oauth_secret_grace_hours: int = 24
+    # apps_registry: clients that register themselves (MCP clients): RFC 7591 dynamic registration
+    # (loopback redirect URIs only unless allowed, per-IP hourly limit) and client ID metadata
+    # documents (an https URL as client_id; optionally only from these hosts).
+    oauth_dcr_enabled: bool = True
+    oauth_dcr_allow_non_loopback: bool = False
+    oauth_dcr_rate_limit_per_hour: int = 20
+    oauth_cimd_enabled: bool = True
+    oauth_cimd_allowed_hosts: tuple[str, ...] = ()
     # The demo app's client secret (apps_registry.demo); empty: generated and printed once.
     demo_agent_client_secret: str = ""
     # audit: events older than this many days are archived to JSON lines, then removed, by the
@@ -337,6 +345,22 @@ def load(environ: Mapping[str, str]) -> Env:
         oauth_secret_grace_hours=parse_int(
             "OAUTH_SECRET_GRACE_HOURS", environ.get("OAUTH_SECRET_GRACE_HOURS"), 24, minimum=0
         ),
+        oauth_dcr_enabled=parse_bool(
+            "OAUTH_DCR_ENABLED", environ.get("OAUTH_DCR_ENABLED"), default=True
+        ),
+        oauth_dcr_allow_non_loopback=parse_bool(
+            "OAUTH_DCR_ALLOW_NON_LOOPBACK", environ.get("OAUTH_DCR_ALLOW_NON_LOOPBACK"), False
+        ),
+        oauth_dcr_rate_limit_per_hour=parse_int(
+            "OAUTH_DCR_RATE_LIMIT_PER_HOUR",
+            environ.get("OAUTH_DCR_RATE_LIMIT_PER_HOUR"),
+            20,
+            minimum=0,
+        ),
+        oauth_cimd_enabled=parse_bool(
+            "OAUTH_CIMD_ENABLED", environ.get("OAUTH_CIMD_ENABLED"), default=True
+        ),
+        oauth_cimd_allowed_hosts=parse_list(environ.get("OAUTH_CIMD_ALLOWED_HOSTS")),
         demo_agent_client_secret=parse_demo_secret(environ.get("DEMO_AGENT_CLIENT_SECRET")),
         # audit
         audit_retention_days=parse_int(

@@ -216,8 +216,31 @@ OAUTH2_PROVIDER.update(
         ],
         # Client secrets are long random values: a fast keyed hash, not PBKDF2 (apps_registry/hashers.py).
         "CLIENT_SECRET_HASHER": "client_secret_hmac_sha256",
+        # Clients that register themselves (MCP clients), see apps_registry/registration_views.py
+        # and apps_registry/cimd.py. Open registration, hardened in front of the library.
+        "DCR_ENABLED": ENV.oauth_dcr_enabled,
+        "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+        "DCR_REGISTRATION_TOKEN_EXPIRE_SECONDS": 30 * 24 * 3600,
+        "CIMD_ENABLED": ENV.oauth_cimd_enabled,
+        "CIMD_METADATA_FETCHER": "apps_registry.cimd.PlatformMetadataFetcher",
+        "CIMD_REGISTRATION_PERMISSION_CLASSES": (
+            ("oauth2_provider.cimd.HostAllowlistCIMDPermission",)
+            if ENV.oauth_cimd_allowed_hosts
+            else ("oauth2_provider.cimd.AllowAllCIMDPermission",)
+        ),
+        "CIMD_ALLOWED_HOSTS": list(ENV.oauth_cimd_allowed_hosts),
+        "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+        # The draft recommends about 5 KB; MCP clients' documents are far smaller.
+        "CIMD_MAX_DOCUMENT_SIZE": 8 * 1024,
+        "CIMD_FAILURE_BACKOFF_SECONDS": 60,
+        "CIMD_MAX_CONCURRENT_FETCHES": 10,
     }
 )
+OAUTH_DCR_ALLOW_NON_LOOPBACK = ENV.oauth_dcr_allow_non_loopback
+OAUTH_DCR_RATE_LIMIT_PER_HOUR = ENV.oauth_dcr_rate_limit_per_hour
+# Only the test suite turns these on (its metadata documents come from a local https server).
+OAUTH_CIMD_ALLOW_LOOPBACK = False
+OAUTH_CIMD_CA_BUNDLE = ""
 # Registered after the password hashers, so never the default for people's passwords.
 PASSWORD_HASHERS = [*PASSWORD_HASHERS, "apps_registry.hashers.ClientSecretHasher"]
 OAUTH_RATE_LIMIT_PER_CLIENT = ENV.oauth_rate_limit_per_client

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from oauth2_provider import urls as oauth2_urls
 
+from apps_registry import metadata as oauth_metadata
 from apps_registry import oauth_urls as apps_registry_oauth_urls
 from config.health import healthz
+from consent.catalog import AUTHORIZATION_DETAILS_TYPES, CATALOG, Access
 from consent.views import AuthorizeView
 from identity.views import admin_login
 
@@ -27,7 +28,19 @@ urlpatterns = [
     # The authorization endpoint is the consent screen (consent); the rest of the authorization
     # server (token, revocation, introspection) belongs to apps_registry.
     path("oauth/", include((oauth_urlpatterns, "oauth2_provider"))),
-    path("", include((oauth2_urls.metadata_urlpatterns, "oauth2_metadata"))),
+    # RFC 8414 and RFC 9728 (for /mcp and /api/v1) discovery documents.
+    path(
+        "",
+        include(
+            (
+                oauth_metadata.urlpatterns(
+                    details_types=AUTHORIZATION_DETAILS_TYPES,
+                    minimal_scopes=[s.name for s in CATALOG.values() if s.access == Access.READ],
+                ),
+                "oauth2_metadata",
+            )
+        ),
+    ),
     path("consent/", include("consent.urls")),
     path("api/v1/", include("broker.urls")),
     path("access/", include("audit.urls")),

@@ -161,6 +161,15 @@ RESOURCE_KINDS: dict[str, tuple[str, str]] = {
     "account": ("account", "accounts"),
 }
 
+# RFC 9396 ``authorization_details`` types, one per (service, resource kind) that scopes narrow
+# to: ``{"type": "github_repository", "actions": ["read"], "identifier": "octo/docs"}`` asks for
+# the read scope of that service narrowed to that repository (consent/rar.py).
+AUTHORIZATION_DETAILS_TYPES: dict[str, tuple[str, str]] = {
+    "github_repository": ("github", "repository"),
+    "slack_channel": ("slack", "channel"),
+    "google_drive_folder": ("google", "folder"),
+}
+
 
 def get_scope(name: str) -> Scope | None:
     return CATALOG.get(name)

@@ -7,7 +7,9 @@ authorization server's rules (``apps_registry.oauth.PlatformOAuth2Validator``):
   tokens, on the code exchange and on every refresh);
 - an access token never outlives the grant's expiry, and nothing is issued for a grant that is
   revoked or past its expiry;
-- a refresh token is issued, and accepted, only while the grant includes background access.
+- a refresh token is issued, and accepted, only while the grant includes background access;
+- the token response and introspection carry the resources the grant selects, as RFC 9396
+  ``authorization_details`` (``consent.rar``).
 
 The broker checks the grant again on every call, so narrowing or revoking takes effect on the
 very next call whatever tokens are out there.
@@ -20,6 +22,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from apps_registry.oauth import PlatformOAuth2Validator
+from consent import rar
 from consent.catalog import BACKGROUND_SCOPE
 from consent.engine import token_lifetime, token_scopes
 from consent.models import Grant
@@ -101,3 +104,13 @@ class GrantOAuth2Validator(PlatformOAuth2Validator):
         if BACKGROUND_SCOPE not in grant.scopes:
             # Session access only: no refresh token, so access ends with the access token.
             token.pop("refresh_token", None)
+        details = rar.granted_details(scopes, grant.resources)
+        if details:
+            token["authorization_details"] = details
+
+    def introspection_extra(self, access_token) -> dict:
+        grant = live_grant_for(access_token.user, access_token.application)
+        if grant is None:
+            return {}
+        details = rar.granted_details(access_token.scope.split(), grant.resources)
+        return {"authorization_details": details} if details else {}

@@ -26,8 +26,10 @@ from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
 from oauth2_provider.views import AuthorizationView
 
+from apps_registry import audience
 from apps_registry.models import App
-from consent import selectors, services
+from apps_registry.oauth import canonical_scopes
+from consent import rar, selectors, services
 from consent.catalog import (
     BACKGROUND_SCOPE,
     CATALOG,
@@ -100,7 +102,7 @@ def _stored_requests(request) -> dict:
     return request.session.get(SESSION_KEY, {})
 
 
-def _store_request(request, *, query: str, scopes: list[str], credentials: dict) -> str:
+def _store_request(request, *, query: str, scopes: list[str], credentials: dict, details=()) -> str:
     entries = _stored_requests(request)
     now = time.time()
     entries = {
@@ -124,9 +126,16 @@ def _store_request(request, *, query: str, scopes: list[str], credentials: dict)
                 "code_challenge",
                 "code_challenge_method",
                 "nonce",
+                # RFC 8707: the token's audience, carried to the code and from it to the token.
+                "resource",
             )
             and v is not None
         },
+        # RFC 9396: resources the app named, preselected on the screen.
+        "authorization_details": [
+            {"type": d.type, "actions": list(d.actions), "identifier": d.identifier}
+            for d in details
+        ],
         "user": request.user.pk,
         "created": now,
     }
@@ -212,10 +221,16 @@ def _chosen_connection(decision: Decision, service: str, form) -> int | None:
     return plan.candidates[0] if plan.candidates else None
 
 
-def _screen_context(request, *, app, decision, grant, rows, infos, rid, form=None, error=""):
-    """Everything the template shows, worked out here so the template only lays it out."""
+def _screen_context(
+    request, *, app, decision, grant, rows, infos, rid, form=None, error="", preselect=None
+):
+    """Everything the template shows, worked out here so the template only lays it out.
+    ``preselect`` (scope -> resource ids, from RFC 9396 ``authorization_details``) is ticked on
+    top of what the grant already selects."""
     info_by_id = {c.id: c for c in infos}
-    previous = grant.resources if grant is not None else {}
+    previous = dict(grant.resources) if grant is not None else {}
+    for scope_name, ids in (preselect or {}).items():
+        previous[scope_name] = [*previous.get(scope_name, []), *({"id": i} for i in ids)]
     groups = []
     platform_choices = []
     profile = []
@@ -429,6 +444,7 @@ class AuthorizeView(AuthorizationView):
                     status=400,
                 )
             return HttpResponseRedirect(f"{reverse('oauth2_provider:authorize')}?{entry['query']}")
+        self._scopes_from_details(request)
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -440,6 +456,13 @@ class AuthorizeView(AuthorizationView):
         app = App.objects.select_related("publisher").get(client=client)
         if app.is_suspended:
             return self._render_suspended(app)
+        try:
+            scopes, details = self._wire_narrowing(request, client, scopes, credentials)
+        except OAuthToolkitError as error:
+            return self._error(error, client)
+        # Details naming a resource for a scope the grant already holds do not reopen the
+        # screen (the engine keeps granted scopes as they are): the token's
+        # authorization_details say what the app really got.
         decision, grant, rows, infos = _decide(request, app, scopes, "consent" in prompt)
         if not decision.needs_screen:
             try:
@@ -463,7 +486,11 @@ class AuthorizeView(AuthorizationView):
             )
             return self._error(error, client)
         rid = _store_request(
-            request, query=request.GET.urlencode(), scopes=scopes, credentials=credentials
+            request,
+            query=request.GET.urlencode(),
+            scopes=scopes,
+            credentials=credentials,
+            details=details,
         )
         services.consent_record_shown(
             user=request.user,
@@ -473,9 +500,76 @@ class AuthorizeView(AuthorizationView):
             request=request,
         )
         context = _screen_context(
-            request, app=app, decision=decision, grant=grant, rows=rows, infos=infos, rid=rid
+            request,
+            app=app,
+            decision=decision,
+            grant=grant,
+            rows=rows,
+            infos=infos,
+            rid=rid,
+            preselect=rar.preselection(details),
         )
         return render(request, self.template_name, context)
+
+    @staticmethod
+    def _scopes_from_details(request) -> None:
+        """RFC 9396 2: ``authorization_details`` may stand alone; their scopes are the request's
+        scope then. Malformed details are refused later, with a redirect to the app."""
+        raw = request.GET.getlist("authorization_details")
+        if request.GET.get("scope") or len(raw) != 1:
+            return
+        try:
+            scopes = rar.scopes_for(rar.parse(raw[0]))
+        except rar.InvalidAuthorizationDetails:
+            return
+        query = request.GET.copy()
+        query["scope"] = " ".join(scopes)
+        # django-oauth-toolkit reads the request's URI, not request.GET.
+        request.GET = query
+        request.META["QUERY_STRING"] = query.urlencode()
+
+    def _wire_narrowing(self, request, client, scopes, credentials):
+        """RFC 8707 ``resource`` (only the platform's protected resources) and RFC 9396
+        ``authorization_details`` (parsed, their scopes added); errors go back to the app as
+        RFC 6749 redirects. ``offline_access`` already reads as background access."""
+        from oauthlib.oauth2.rfc6749 import errors
+
+        def refuse(error, description):
+            return OAuthToolkitError(
+                error=errors.CustomOAuth2Error(
+                    error=error,
+                    description=description,
+                    state=credentials.get("state"),
+                ),
+                redirect_uri=credentials["redirect_uri"],
+            )
+
+        # RFC 8707 lets ``resource`` repeat; django-oauth-toolkit's own view (not used here)
+        # would carry it into the credentials, and from there to the code and the token.
+        resources = request.GET.getlist("resource")
+        if resources:
+            credentials["resource"] = resources
+        unknown = audience.unknown_resources(resources, request)
+        if unknown:
+            raise refuse(
+                "invalid_target",
+                f"Unknown resource {unknown[0]!r}: this platform serves "
+                + " and ".join(audience.resource_uri(request, n) for n in audience.NAMES)
+                + ".",
+            )
+        raw = request.GET.getlist("authorization_details")
+        if len(raw) > 1:
+            raise refuse(rar.ERROR, "authorization_details must not be repeated.")
+        try:
+            details = rar.parse(raw[0] if raw else None)
+        except rar.InvalidAuthorizationDetails as problem:
+            raise refuse(rar.ERROR, str(problem)) from None
+        wanted = rar.scopes_for(details)
+        allowed = self.get_server().request_validator.allowed_scopes(client)
+        refused = [s for s in wanted if s not in allowed]
+        if refused:
+            raise refuse(rar.ERROR, f"This app may not ask for {refused[0]}.")
+        return list(dict.fromkeys([*canonical_scopes(scopes), *wanted])), details
 
     # ---- POST: approve, cancel, or update the screen (account, search) -------------------------
     def post(self, request, *args, **kwargs):

@@ -27,6 +27,7 @@ def _oauth_rate_limits_off(settings):
     (the cache outlives a test); they are off unless a test turns them on."""
     settings.OAUTH_RATE_LIMIT_PER_CLIENT = 0
     settings.OAUTH_RATE_LIMIT_PER_IP = 0
+    settings.OAUTH_DCR_RATE_LIMIT_PER_HOUR = 0
 
 
 # --- audit ----------------------------------------------------------------------------------------
