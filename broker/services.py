@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 
+from apps_registry.audience import API as API_AUDIENCE
+from apps_registry.audience import audience_allows, resource_uri
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
 from broker import exceptions, gateway, upstream
@@ -45,6 +47,7 @@ GRANT_HEADER = "HTTP_PLATFORM_GRANT"
 # (secrets, redirect URIs, descriptions, password hash...) is never needed on the hot path.
 _TOKEN_ONLY = (
     "id", "user_id", "source_refresh_token_id", "application_id", "expires", "scope", "created",
+    "resource",
     "user__id", "user__email", "user__name",
     "application__id", "application__app__id", "application__app__client_id",
     "application__app__name", "application__app__suspended_at",
@@ -149,8 +152,10 @@ _TOKEN_QUERY = _CompiledQuery(
 )
 
 
-def token_authenticate(*, request) -> Any:
-    """The DOT AccessToken named by ``Authorization: Bearer``, looked up by checksum.
+def token_authenticate(*, request, audience: str = API_AUDIENCE) -> Any:
+    """The DOT AccessToken named by ``Authorization: Bearer``, looked up by checksum, if its
+    RFC 8707 audience includes ``audience`` (``apps_registry.audience``: the REST API, or the
+    MCP endpoint).
 
     The grant it acts for (person tokens) is loaded in the same query and kept on the token for
     :func:`grant_for_token`."""
@@ -167,6 +172,11 @@ def token_authenticate(*, request) -> Any:
         raise exceptions.InvalidToken()
     if getattr(token.application, "app", None) is None:
         raise exceptions.InvalidToken("This token belongs to no registered app.")
+    if not audience_allows(token.resource, audience, request):
+        raise exceptions.InvalidToken(
+            "This token was issued for another resource (its RFC 8707 audience): ask for one "
+            f"with resource={resource_uri(request, audience)}."
+        )
     return token
 
 
@@ -356,10 +366,12 @@ def broker_call(
     query: dict | None = None,
     body: dict | None = None,
     handler=None,
+    audience: str = API_AUDIENCE,
 ) -> BrokerResult:
     """Run one brokered call end to end. ``operation`` is a provider operation, or None with a
-    ``handler(token, grant, decision)`` for the platform's own endpoints (/me)."""
-    token = token_authenticate(request=request)
+    ``handler(token, grant, decision)`` for the platform's own endpoints (/me). ``audience``
+    names the protected resource the call came through (the REST API, or /mcp)."""
+    token = token_authenticate(request=request, audience=audience)
     name = operation.name if operation else name
     record = CallRecord(
         operation=name, scope=scope or "", service=operation.service if operation else ""
@@ -1052,7 +1064,7 @@ def me(*, request) -> BrokerResult:
     )
 
 
-def action_status(*, request, action_id: int) -> BrokerResult:
+def action_status(*, request, action_id: int, audience: str = API_AUDIENCE) -> BrokerResult:
     """The app's own pending action: status and, when done, the outcome."""
     from consent.models import PendingAction
 
@@ -1063,5 +1075,10 @@ def action_status(*, request, action_id: int) -> BrokerResult:
         return BrokerResult(status=200, data={"pending_action": pending_action_view(action)})
 
     return broker_call(
-        request=request, operation=None, scope=None, name="platform.action", handler=handler
+        request=request,
+        operation=None,
+        scope=None,
+        name="platform.action",
+        handler=handler,
+        audience=audience,
     )

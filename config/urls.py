@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from apps_registry import metadata as oauth_metadata
 from apps_registry import oauth_urls as apps_registry_oauth_urls
+from broker.mcp_server import mcp_endpoint
 from config.health import healthz
 from consent.catalog import AUTHORIZATION_DETAILS_TYPES, CATALOG, Access
 from consent.views import AuthorizeView
@@ -43,5 +44,7 @@ urlpatterns = [
     ),
     path("consent/", include("consent.urls")),
     path("api/v1/", include("broker.urls")),
+    # The MCP endpoint (streamable HTTP): the broker's operations as tools (broker/mcp_server.py).
+    path("mcp", mcp_endpoint, name="mcp"),
     path("access/", include("audit.urls")),
 ]

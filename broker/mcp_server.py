@@ -1,0 +1,303 @@
+"""The MCP endpoint, ``/mcp``: the broker's operations as MCP tools over streamable HTTP.
+
+Built on the official ``mcp`` SDK (its low-level ``Server`` and ``StreamableHTTPSessionManager``)
+in its stateless, JSON-response mode: each POST is one exchange, so the endpoint is an ordinary
+Django view and runs under the same WSGI workers as everything else. The view bridges the
+request into the SDK's ASGI app with ``async_to_sync``; the SDK's tool handlers call back into the
+broker with ``sync_to_async`` (the request's own thread, so its database connection).
+
+The view is the resource server (MCP authorization specification):
+
+- no token, or a token whose RFC 8707 audience is not this endpoint: ``401`` with
+  ``WWW-Authenticate: Bearer resource_metadata="...", scope="..."`` (RFC 9728 discovery);
+- ``tools/call`` of a tool whose scope the token or grant lacks: ``403`` with
+  ``WWW-Authenticate: Bearer error="insufficient_scope", scope="<the tool's scope>"``, the
+  step-up the SDK's client answers by asking the person for just that (the consent screen
+  shows only the delta);
+- ``tools/list`` lists only the tools the grant covers now.
+
+Every tool call is :func:`broker.services.broker_call`, the REST API's code path: policy, grant,
+resource narrowing, rate limits, held writes, audit. A held write answers a result that says so,
+with the approvals page and an id for the ``pending_action`` tool.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import mcp_types as types
+from asgiref.sync import async_to_sync, sync_to_async
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from apps_registry import audience
+from apps_registry.metadata import resource_metadata_url
+from broker import exceptions, services
+from broker.mcp_tools import PENDING_ACTION_TOOL, ArgumentError, ToolSpec, call_arguments
+from consent.catalog import CATALOG, Access
+
+MAX_BODY = 1024 * 1024
+SERVER_NAME = "agent-access-platform"
+
+
+def _tools() -> dict[str, ToolSpec]:
+    from broker.adapters import ADAPTERS
+    from broker.mcp_tools import tools_for
+
+    return tools_for(op for adapter in ADAPTERS for op in adapter.operations)
+
+
+def minimal_scopes() -> list[str]:
+    """What the 401 challenge asks for first: reading (more comes by step-up)."""
+    return [s.name for s in CATALOG.values() if s.access == Access.READ]
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _challenge(request, *, error: str = "", description: str = "", scope: str = "") -> str:
+    parts = []
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append(f'error_description="{_quote(description)}"')
+    if scope:
+        parts.append(f'scope="{scope}"')
+    parts.append(f'resource_metadata="{resource_metadata_url(request, audience.MCP)}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def _unauthorized(request, description: str, *, error: str = "invalid_token") -> HttpResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=401)
+    response["WWW-Authenticate"] = _challenge(
+        request,
+        error=error if request.META.get("HTTP_AUTHORIZATION") else "",
+        description=description if request.META.get("HTTP_AUTHORIZATION") else "",
+        scope=" ".join(minimal_scopes()),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _insufficient_scope(request, scope: str, description: str) -> HttpResponse:
+    response = JsonResponse(
+        {"error": "insufficient_scope", "error_description": description, "scope": scope},
+        status=403,
+    )
+    response["WWW-Authenticate"] = _challenge(
+        request, error="insufficient_scope", description=description, scope=scope
+    )
+    return response
+
+
+def covered_scopes(token, grant) -> set[str]:
+    """Scopes both the token and the person's grant (as it is now) hold."""
+    if grant is None:
+        return set()
+    return set(token.scope.split()) & set(grant.scopes)
+
+
+def _rpc_requests(body: bytes) -> list[dict]:
+    try:
+        message = json.loads(body or b"null")
+    except ValueError:
+        return []
+    messages = message if isinstance(message, list) else [message]
+    return [m for m in messages if isinstance(m, dict)]
+
+
+@csrf_exempt
+def mcp_endpoint(request):
+    if request.method not in ("POST", "GET", "DELETE"):
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    try:
+        token = services.token_authenticate(request=request, audience=audience.MCP)
+    except exceptions.InvalidToken as problem:
+        return _unauthorized(request, problem.message)
+    grant = services.grant_for_token(token=token, request=request)
+    if grant is None or not grant.is_live():
+        return _unauthorized(request, "The person's approval for this app has ended.")
+    if len(request.body) > MAX_BODY:
+        return JsonResponse({"error": "request_too_large"}, status=413)
+    tools = _tools()
+    covered = covered_scopes(token, grant)
+    for message in _rpc_requests(request.body):
+        if message.get("method") != "tools/call":
+            continue
+        params = message.get("params") or {}
+        tool = tools.get(params.get("name")) if isinstance(params, dict) else None
+        if tool is not None and tool.scope and tool.scope not in covered:
+            return _insufficient_scope(
+                request,
+                tool.scope,
+                f"{tool.name} needs {tool.scope}: {CATALOG[tool.scope].sentence}.",
+            )
+    listed = {name: t for name, t in tools.items() if t.scope is None or t.scope in covered}
+    return async_to_sync(_serve)(request, listed)
+
+
+# ---- the SDK side ----------------------------------------------------------------------------------
+
+
+def _as_tool(spec: ToolSpec) -> types.Tool:
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        annotations=types.ToolAnnotations(
+            title=spec.title,
+            read_only_hint=spec.read_only,
+            destructive_hint=spec.destructive,
+            idempotent_hint=spec.idempotent,
+            open_world_hint=spec.scope is not None,
+        ),
+    )
+
+
+def _text_result(text: str, data: Any, *, error: bool = False) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(text=text)],
+        structured_content=data if isinstance(data, dict) else {"result": data},
+        is_error=error,
+    )
+
+
+def _error_result(problem: exceptions.BrokerError) -> types.CallToolResult:
+    error = {"code": problem.code, "message": problem.message, **problem.details}
+    return _text_result(f"{problem.code}: {problem.message}", {"error": error}, error=True)
+
+
+def _pending_result(request, data: dict) -> types.CallToolResult:
+    action = dict(data["pending_action"])
+    action["approval_url"] = request.build_absolute_uri(reverse("consent:approvals"))
+    text = (
+        f"Not done yet: this change waits for the person's approval at {action['approval_url']}. "
+        f"Call the {PENDING_ACTION_TOOL} tool with id {action['id']} to learn the outcome."
+    )
+    return _text_result(text, {"pending_action": action})
+
+
+def run_tool(request, spec: ToolSpec, arguments: dict | None) -> types.CallToolResult:
+    """One tool call, through the broker's one code path (synchronous: the ORM)."""
+    try:
+        if spec.name == PENDING_ACTION_TOOL:
+            action_id = (arguments or {}).get("id")
+            if isinstance(action_id, bool) or not isinstance(action_id, int) or action_id < 1:
+                raise ArgumentError("'id' must be a positive whole number.")
+            result = services.action_status(
+                request=request, action_id=action_id, audience=audience.MCP
+            )
+            return _text_result(json.dumps(result.data), result.data)
+        params, query, body = call_arguments(spec, arguments)
+        result = services.broker_call(
+            request=request,
+            operation=spec.operation,
+            scope=spec.operation.scope,
+            params=params,
+            query=query,
+            body=body,
+            audience=audience.MCP,
+        )
+    except ArgumentError as problem:
+        return _error_result(exceptions.InvalidRequest(str(problem)))
+    except exceptions.BrokerError as problem:
+        return _error_result(problem)
+    if result.status == 202 and isinstance(result.data, dict) and "pending_action" in result.data:
+        return _pending_result(request, result.data)
+    if result.content is not None:
+        text = result.content.decode("utf-8", errors="replace")
+        return _text_result(text, {"content_type": result.content_type, "text": text})
+    return _text_result(json.dumps(result.data, ensure_ascii=False), result.data)
+
+
+def _server(request, tools: dict[str, ToolSpec]) -> Server:
+    async def list_tools(ctx, params) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[_as_tool(t) for t in tools.values()])
+
+    async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+        spec = tools.get(params.name)
+        if spec is None:
+            return _error_result(exceptions.NotFound(f"No tool named {params.name!r}."))
+        return await sync_to_async(run_tool, thread_sensitive=True)(request, spec, params.arguments)
+
+    return Server(
+        SERVER_NAME,
+        title="Agent Access Platform",
+        instructions=(
+            "Tools act on the person's GitHub, Slack and Google Drive within what they approved. "
+            "A change may wait for their approval: poll it with the pending_action tool."
+        ),
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _scope(request) -> dict:
+    headers = [
+        (key[5:].replace("_", "-").lower().encode("latin-1"), value.encode("latin-1"))
+        for key, value in request.META.items()
+        if key.startswith("HTTP_") and isinstance(value, str)
+    ]
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if request.META.get(key):
+            headers.append((key.replace("_", "-").lower().encode(), request.META[key].encode()))
+    host = request.get_host()
+    name, _, port = host.partition(":")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": request.scheme,
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "query_string": request.META.get("QUERY_STRING", "").encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": (request.META.get("REMOTE_ADDR", ""), 0),
+        "server": (name, int(port or (443 if request.is_secure() else 80))),
+    }
+
+
+async def _serve(request, tools: dict[str, ToolSpec]) -> HttpResponse:
+    manager = StreamableHTTPSessionManager(
+        app=_server(request, tools),
+        json_response=True,
+        stateless=True,
+        # Django checked the Host header (ALLOWED_HOSTS) before this view ran.
+        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        max_request_body_size=MAX_BODY,
+    )
+    body = request.body
+    delivered = anyio.Event()
+    started: dict = {}
+    chunks: list[bytes] = []
+
+    async def receive():
+        if not delivered.is_set():
+            delivered.set()
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    async with manager.run():
+        await manager.handle_request(_scope(request), receive, send)
+    response = HttpResponse(b"".join(chunks), status=started.get("status", 500))
+    for key, value in started.get("headers", []):
+        name = key.decode("latin-1")
+        if name.lower() not in ("content-length",):
+            response[name] = value.decode("latin-1")
+    return response
