@@ -10,6 +10,8 @@ library (Authlib). It never sees a GitHub token: it holds a platform token and a
     agent_app.py comment OWNER/REPO 1 "Hi"  # a comment that waits for the person's approval
     agent_app.py demo                       # all of the above, in one go
     agent_app.py logout                     # revoke the token at the platform, forget it
+    agent_app.py mcp tools                  # MCP mode (mcp_mode.py): the tools granted to it
+    agent_app.py mcp call TOOL '{"a": 1}'   # MCP mode: call one tool
 
 Configuration: --platform / PLATFORM_URL, --client-id / AGENT_CLIENT_ID,
 --client-secret / AGENT_CLIENT_SECRET (omit for a public client), --token-file / AGENT_TOKEN_FILE.
@@ -371,7 +373,24 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--issue", type=int, default=1)
     demo.add_argument("--text", default="Hello from the example agent app.")
     commands.add_parser("logout")
+    mcp = commands.add_parser("mcp", help="talk to the platform's MCP endpoint (/mcp) instead")
+    mcp.add_argument(
+        "--client-metadata-url",
+        default=os.environ.get("AGENT_CLIENT_METADATA_URL", ""),
+        help="an https URL of this agent's client ID metadata document (else: registers itself)",
+    )
+    mcp_commands = mcp.add_subparsers(dest="mcp_command", required=True)
+    mcp_commands.add_parser("tools")
+    mcp_call = mcp_commands.add_parser("call")
+    mcp_call.add_argument("tool")
+    mcp_call.add_argument("arguments", nargs="?", default="{}", help="the arguments, as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "mcp":
+        # Imported here so that the REST commands run without the mcp SDK installed.
+        import mcp_mode
+
+        return mcp_mode.run(args)
 
     try:
         platform = Platform(args)

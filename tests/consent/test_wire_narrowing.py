@@ -145,6 +145,11 @@ def test_details_are_preselected_then_granted_in_token_and_introspection(client,
     ]
     grant = Grant.objects.get(user=person, app=app)
     assert [r["id"] for r in grant.resources[GH_READ]] == ["octo/repo2", "octo/repo3"]
+    # Enforced by the broker exactly like a selection made on the screen.
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access_token']}"}
+    refused = client.get("/api/v1/github/repos/octo/repo1", **bearer)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "resource_not_granted"
     auth = "Basic " + base64.b64encode(f"{app.client.client_id}:{SECRET}".encode()).decode()
     seen = client.post(
         "/oauth/introspect/", {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=auth

@@ -114,6 +114,7 @@ EXERCISED_ELSEWHERE = {
     ".venv/bin/python examples/agent_app/agent_app.py comment": "tests/journey/test_journey.py::test_the_newcomers_journey",
     ".venv/bin/python examples/agent_app/agent_app.py logout": "tests/docs/test_example_app.py::test_logout_revokes_both_tokens_and_forgets_them",
     "make run": "tests/docs/test_guides.py::test_make_run_and_make_journey_are_valid_targets",
+    ".venv/bin/python examples/agent_app/agent_app.py mcp": "tests/docs/test_example_app_mcp.py::test_mcp_mode_lists_granted_tools_and_calls_one",
 }
 # Commands this module runs itself (cheap), see test_cheap_commands_run.
 RUN_HERE = {
