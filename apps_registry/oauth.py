@@ -201,11 +201,17 @@ class PlatformOAuth2Validator(OAuth2Validator):
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
         # ``offline_access`` is read as background access from here on (the request's scopes
-        # are what oauthlib hands back to the authorization view).
+        # are what oauthlib hands back to the authorization view). It only asks for a refresh
+        # token, which the server may decline (MCP clients add it whenever metadata lists it):
+        # for an app that may not act in the background it is dropped, not an error.
+        allowed = self.allowed_scopes(client)
+        scopes = list(scopes or ())
+        if OFFLINE_ACCESS in scopes and BACKGROUND_SCOPE not in allowed:
+            scopes = [s for s in scopes if s != OFFLINE_ACCESS]
         scopes = canonical_scopes(scopes)
         if getattr(request, "scopes", None) is not None:
             request.scopes = scopes
-        return bool(scopes) and set(scopes) <= self.allowed_scopes(client)
+        return bool(scopes) and set(scopes) <= allowed
 
     # ---- RFC 8707: only the platform's own protected resources ---------------------------------
     def _check_and_set_request_resource(self, request):

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
+from oauth2_provider.settings import oauth2_settings
 
 from apps_registry.audience import API as API_AUDIENCE
 from apps_registry.audience import audience_allows, resource_uri
@@ -172,6 +173,9 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> Any:
         raise exceptions.InvalidToken()
     if getattr(token.application, "app", None) is None:
         raise exceptions.InvalidToken("This token belongs to no registered app.")
+    if oauth2_settings.DCR_REGISTRATION_SCOPE in token.scope.split():
+        # RFC 7592's registration access token manages a registration; it calls nothing.
+        raise exceptions.InvalidToken()
     if not audience_allows(token.resource, audience, request):
         raise exceptions.InvalidToken(
             "This token was issued for another resource (its RFC 8707 audience): ask for one "

@@ -232,3 +232,16 @@ def test_tools_through_the_sdk_client_share_the_broker_path(live_server, fake, c
     )
     assert operations.count("github.repos.get") == 2
     assert "github.issues.create" in operations
+
+
+@pytest.mark.django_db
+def test_a_registration_access_token_calls_nothing(client):
+    body = {"client_name": "x", "redirect_uris": ["http://127.0.0.1:1/cb"]}
+    registered = client.post(
+        "/oauth/register/", json.dumps(body), content_type="application/json"
+    ).json()
+    token = registered["registration_access_token"]
+    for path in ("/api/v1/me", "/api/v1/token"):
+        response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 401, path
+    assert rpc(client, token, "tools/list").status_code == 401

@@ -324,7 +324,19 @@ def test_offline_access_declined_means_no_refresh_token(client, person):
     assert "refresh_token" not in tokens
 
 
-def test_offline_access_for_an_app_without_background_is_invalid_scope(client, person):
+def test_offline_access_is_dropped_for_an_app_without_background(client, person):
+    # MCP clients add offline_access whenever the metadata lists it; a refresh token is the
+    # server's to decline, so the request goes on without background access.
     app = make_app([GH_READ])
-    response, _ = start(client, app, [GH_READ, "offline_access"])
+    screen, verifier = start(client, app, [GH_READ, "offline_access"])
+    assert screen.status_code == 200
+    assert f'value="{BACKGROUND}"' not in screen.content.decode()
+    done = approve(client, screen, accept=[GH_READ], resources={GH_READ: ["octo/repo1"]})
+    tokens = exchange(client, app, query_of(done["Location"])["code"], verifier).json()
+    assert tokens["scope"] == GH_READ and "refresh_token" not in tokens
+
+
+def test_background_asked_by_name_for_an_app_without_it_is_invalid_scope(client, person):
+    app = make_app([GH_READ])
+    response, _ = start(client, app, [GH_READ, BACKGROUND])
     assert query_of(response["Location"])["error"] == "invalid_scope"
