@@ -13,6 +13,9 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from apps_registry.audience import API
+from apps_registry.metadata import resource_metadata_url
+
 
 class BrokerError(Exception):
     code = "error"
@@ -157,12 +160,21 @@ def error_response(exc: BrokerError) -> Response:
     return response
 
 
+def _with_resource_metadata(response: Response, request) -> Response:
+    """RFC 9728 5.1: a Bearer challenge names the API's protected resource metadata."""
+    challenge = response.get("WWW-Authenticate")
+    if challenge and request is not None:
+        url = resource_metadata_url(request, API)
+        response["WWW-Authenticate"] = f'{challenge}, resource_metadata="{url}"'
+    return response
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER`` for the broker: every error in the one shape."""
     from django.http import Http404
 
     if isinstance(exc, BrokerError):
-        return error_response(exc)
+        return _with_resource_metadata(error_response(exc), context.get("request"))
     if isinstance(exc, Http404):
         return error_response(NotFound())
     for drf_class, broker_class in _DRF_MAP:

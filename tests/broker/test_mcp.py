@@ -113,6 +113,10 @@ def test_audience_binding_both_ways(fake, client):
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_token"
     assert "resource=http://testserver/api/v1" in refused.json()["error"]["message"]
+    assert refused["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", '
+        'resource_metadata="http://testserver/.well-known/oauth-protected-resource/api/v1"'
+    )
     # /mcp: only tokens bound to it.
     assert rpc(client, for_mcp, "tools/list").status_code == 200
     assert rpc(client, for_both, "tools/list").status_code == 200
