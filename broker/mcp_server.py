@@ -18,7 +18,8 @@ The view is the resource server (MCP authorization specification):
 
 Every tool call is :func:`broker.services.broker_call`, the REST API's code path: policy, grant,
 resource narrowing, rate limits, held writes, audit. A held write answers a result that says so,
-with the approvals page and an id for the ``pending_action`` tool.
+with the approvals page and an id for the ``pending_action`` tool; a client that supports URL
+elicitation (2026-07-28) is first asked to show the person that page.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from typing import Any
 import anyio
 import mcp_types as types
 from asgiref.sync import async_to_sync, sync_to_async
+from django.core import signing
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from apps_registry import audience
 from apps_registry.metadata import resource_metadata_url
@@ -195,6 +198,8 @@ def run_tool(request, spec: ToolSpec, arguments: dict | None) -> types.CallToolR
             result = services.action_status(
                 request=request, action_id=action_id, audience=audience.MCP
             )
+            if result.data["pending_action"]["status"] == "pending":
+                return _pending_result(request, result.data)
             return _text_result(json.dumps(result.data), result.data)
         params, query, body = call_arguments(spec, arguments)
         result = services.broker_call(
@@ -218,15 +223,79 @@ def run_tool(request, spec: ToolSpec, arguments: dict | None) -> types.CallToolR
     return _text_result(json.dumps(result.data, ensure_ascii=False), result.data)
 
 
+# ---- held writes: tell the person too, where the client can (URL-mode elicitation) -------------
+_STATE_SALT = "broker.mcp.held-write"
+
+
+def _can_show_urls(ctx) -> bool:
+    """2026-07-28 multi-round-trip requests, and a client that declared URL elicitation."""
+    capabilities = getattr(ctx.session, "client_capabilities", None)
+    elicitation = getattr(capabilities, "elicitation", None)
+    return (
+        ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        and elicitation is not None
+        and elicitation.url is not None
+    )
+
+
+def _ask_the_person(action: dict) -> types.InputRequiredResult:
+    """Ask the client to show the person the approvals page; its retry (carrying the signed
+    ``request_state``) gets the held write's status."""
+    return types.InputRequiredResult(
+        input_requests={
+            "approval": types.ElicitRequest(
+                params=types.ElicitRequestURLParams(
+                    message=(
+                        "The agent wants to make a change that waits for your approval: "
+                        f"{action.get('operation')} on {action.get('resource')}."
+                    ),
+                    url=action["approval_url"],
+                    elicitation_id=f"pending-action-{action['id']}",
+                )
+            )
+        },
+        request_state=signing.dumps({"action": action["id"]}, salt=_STATE_SALT),
+    )
+
+
+def _held_action(state: str) -> int | None:
+    """The pending action id in a ``request_state`` this server signed (the pending_action tool
+    still checks that it belongs to the caller's grant)."""
+    try:
+        value = signing.loads(state, salt=_STATE_SALT, max_age=24 * 3600)
+    except signing.BadSignature:
+        return None
+    action_id = value.get("action") if isinstance(value, dict) else None
+    return action_id if isinstance(action_id, int) else None
+
+
 def _server(request, tools: dict[str, ToolSpec]) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[_as_tool(t) for t in tools.values()])
 
-    async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(ctx, params: types.CallToolRequestParams):
         spec = tools.get(params.name)
         if spec is None:
             return _error_result(exceptions.NotFound(f"No tool named {params.name!r}."))
-        return await sync_to_async(run_tool, thread_sensitive=True)(request, spec, params.arguments)
+        arguments = params.arguments
+        if params.request_state:
+            # The retry after the person was shown the approvals page (below): the write was
+            # held once already; answer its status instead of holding it twice.
+            action_id = _held_action(params.request_state)
+            if action_id is None:
+                return _error_result(exceptions.InvalidRequest("Unknown request_state."))
+            spec, arguments = tools[PENDING_ACTION_TOOL], {"id": action_id}
+        result = await sync_to_async(run_tool, thread_sensitive=True)(request, spec, arguments)
+        action = (result.structured_content or {}).get("pending_action")
+        if (
+            action
+            and action.get("status") == "pending"
+            and not params.request_state
+            and spec.name != PENDING_ACTION_TOOL
+            and _can_show_urls(ctx)
+        ):
+            return _ask_the_person(action)
+        return result
 
     return Server(
         SERVER_NAME,

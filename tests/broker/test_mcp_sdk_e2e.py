@@ -112,16 +112,18 @@ def provider_for(url, person, receiver, storage, **kwargs):
     )
 
 
-async def connect(url, auth, steps):
+async def connect(url, auth, steps, elicitation=None):
     async with (
         httpx2.AsyncClient(auth=auth, timeout=60) as http,
-        Client(streamable_http_client(url, http_client=http)) as session,
+        Client(
+            streamable_http_client(url, http_client=http), elicitation_callback=elicitation
+        ) as session,
     ):
         return [await step(session) for step in steps]
 
 
-def run(url, auth, *steps):
-    return anyio.run(connect, url, auth, list(steps))
+def run(url, auth, *steps, elicitation=None):
+    return anyio.run(connect, url, auth, list(steps), elicitation)
 
 
 def read_only_github(screen):
@@ -178,6 +180,15 @@ def test_dcr_client_journey(journey, live_server, fake):
         assert GH_WRITE in screen.asked
         return Choice(accept=[GH_WRITE], resources={GH_WRITE: ["octo/hello"]})
 
+    shown = []
+
+    async def elicitation(context, params):
+        # A client that can show URLs is asked to show the person the approvals page.
+        from mcp_types import ElicitResult
+
+        shown.append(params)
+        return ElicitResult(action="accept")
+
     person.choices = [delta]
     (held,) = run(
         url,
@@ -185,7 +196,13 @@ def test_dcr_client_journey(journey, live_server, fake):
         lambda s: s.call_tool(
             "github.issues.create", {"owner": "octo", "repo": "hello", "title": "Hello from MCP"}
         ),
+        elicitation=elicitation,
     )
+    assert [(p.mode, p.url) for p in shown] == [("url", live_server.url + "/consent/approvals/")]
+    assert "github.issues.create" in shown[0].message
+    from consent.models import PendingAction
+
+    assert PendingAction.objects.count() == 1, "the retry after the elicitation holds nothing more"
     assert len(person.screens) == 2
     grant.refresh_from_db()
     assert set(grant.scopes) == {GH_READ, GH_WRITE}
