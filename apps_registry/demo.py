@@ -1,8 +1,13 @@
 """Demo data: a publisher and the verified demo app "Acme Notes", client id ``demo-agent``.
 
 The client secret comes from ``DEMO_AGENT_CLIENT_SECRET`` when set (so the example app can be
-configured ahead of time); otherwise it is generated and printed once, when the app is created.
+configured ahead of time); otherwise it is generated when the app is created and written to
+``var/demo-agent.secret`` (readable by its owner only). It is never printed: terminal output
+ends up in CI logs and scroll-back.
 """
+
+import os
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
@@ -20,6 +25,20 @@ DEMO_SCOPES = {
     "services.github.repositories.write": False,
     "agents.jobs.background": False,
 }
+
+
+def secret_file() -> Path:
+    return Path(settings.BASE_DIR) / "var" / "demo-agent.secret"
+
+
+def write_secret_file(secret: str) -> Path:
+    path = secret_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return path
 
 
 def seed(*, stdout, context) -> dict:
@@ -55,9 +74,10 @@ def seed(*, stdout, context) -> dict:
                 f"Demo app: Acme Notes, client id {DEMO_CLIENT_ID} (secret from DEMO_AGENT_CLIENT_SECRET)"
             )
         else:
+            path = write_secret_file(registration.client_secret)
             stdout.write(
-                f"Demo app: Acme Notes, client id {DEMO_CLIENT_ID}, client secret "
-                f"{registration.client_secret} (shown once; set DEMO_AGENT_CLIENT_SECRET to choose it)"
+                f"Demo app: Acme Notes, client id {DEMO_CLIENT_ID}; its client secret is in {path} "
+                "(set DEMO_AGENT_CLIENT_SECRET to choose it)"
             )
     else:
         if wanted and not check_password(wanted, app.client.client_secret):

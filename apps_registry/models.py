@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from oauth2_provider.models import AbstractApplication
+from oauth2_provider.settings import oauth2_settings
 
 
 class Publisher(models.Model):
@@ -64,11 +65,10 @@ class OAuthClient(AbstractApplication):
 
     def redirect_uri_allowed(self, uri):
         # http is only ever for loopback redirects of native and CLI apps (RFC 8252 7.3), even
-        # if a non-loopback http URI reached the database some other way (the admin, say).
+        # if a non-loopback http URI reached the database some other way (the admin, say). Not
+        # "localhost", even in debug: a name can resolve elsewhere (RFC 8252 8.3).
         parts = urlsplit(uri)
-        if parts.scheme == "http" and not (
-            is_loopback_host(parts.hostname) or (settings.DEBUG and parts.hostname == "localhost")
-        ):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             return False
         return super().redirect_uri_allowed(uri)
 
@@ -97,6 +97,18 @@ class UsedAuthorizationCode(models.Model):
 
     def __str__(self):
         return f"code used at {self.used_at:%Y-%m-%d %H:%M:%S} by client #{self.client_id}"
+
+
+class CodeWithoutRedirectUri(models.Model):
+    """An authorization code whose authorization request named no ``redirect_uri``: only then
+    may the token request leave it out (RFC 6749 4.1.3). Goes with its code."""
+
+    grant = models.OneToOneField(
+        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+
+    def __str__(self):
+        return f"code #{self.grant_id} without redirect_uri"
 
 
 class App(models.Model):

@@ -20,6 +20,7 @@ import re
 from datetime import timedelta
 from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +35,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
+from apps_registry.ratelimit import limiter
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
 
@@ -96,6 +98,35 @@ def parse_client_credentials(request) -> tuple[str | None, str | None, str | Non
     if body_secret:
         return body_client_id, body_secret, "post"
     return body_client_id, None, None
+
+
+class ClientRateLimited(errors.OAuth2Error):
+    """An authenticated client used up its budget (RFC 6749 has no code for it; 429 + Retry-After)."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+
+    def __init__(self, retry_after: int, request=None):
+        super().__init__(
+            description=f"Too many requests. Retry after {retry_after} seconds.", request=request
+        )
+        self.retry_after = retry_after
+
+    @property
+    def headers(self):
+        return {"Retry-After": str(self.retry_after)}
+
+
+def count_authenticated_client(client_id: str, request=None) -> None:
+    """Spend one request of a client's budget, only once its secret checked out (a request
+    with a wrong secret is counted apart, per address and client: apps_registry.oauth_views)."""
+    verdict = limiter.hit(
+        f"client:{checksum(client_id)}",
+        limit=settings.OAUTH_RATE_LIMIT_PER_CLIENT,
+        window=settings.OAUTH_RATE_LIMIT_WINDOW_SECONDS,
+    )
+    if not verdict.allowed:
+        raise ClientRateLimited(verdict.retry_after, request=request)
 
 
 class PlatformOAuth2Validator(OAuth2Validator):
@@ -165,6 +196,7 @@ class PlatformOAuth2Validator(OAuth2Validator):
         if not self.check_client_secret(request.client, secret):
             return False
         request.client_id = client_id
+        count_authenticated_client(client_id, request)
         return True
 
     def authenticate_client_id(self, client_id, request, *args, **kwargs):
@@ -327,8 +359,25 @@ class PlatformOAuth2Validator(OAuth2Validator):
     def get_code_challenge_method(self, code, request):
         return self._code_grant(code, request).code_challenge_method or None
 
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        super().save_authorization_code(client_id, code, request, *args, **kwargs)
+        # The consent view says whether the request named its redirect_uri; unknown counts as
+        # named, so the token request then has to repeat it.
+        if getattr(request, "redirect_uri_sent", True) is False:
+            from apps_registry.models import CodeWithoutRedirectUri
+
+            grant = get_grant_model().objects.get(code=code["code"], application=request.client)
+            CodeWithoutRedirectUri.objects.create(grant=grant)
+
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
-        return self._code_grant(code, request).redirect_uri_allowed(redirect_uri)
+        grant = self._code_grant(code, request)
+        if getattr(request, "using_default_redirect_uri", False):
+            # RFC 6749 4.1.3: redirect_uri is REQUIRED if the authorization request sent one.
+            from apps_registry.models import CodeWithoutRedirectUri
+
+            if not CodeWithoutRedirectUri.objects.filter(grant=grant).exists():
+                return False
+        return grant.redirect_uri_allowed(redirect_uri)
 
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         if getattr(request, "_platform_code_claimed", False):
@@ -448,13 +497,15 @@ class PlatformOAuth2Validator(OAuth2Validator):
     def validate_bearer_token(self, token, scopes, request):
         valid = super().validate_bearer_token(token, scopes, request)
         access_token = getattr(request, "access_token", None)
-        if (
-            valid
-            and access_token is not None
-            and not self.client_is_usable(access_token.application)
-        ):
-            request.access_token = None
-            return False
+        if valid and access_token is not None:
+            client = access_token.application
+            if not self.client_is_usable(client) or (
+                # A client-credentials token (no person) dies with the client's permission.
+                access_token.user_id is None
+                and not client.allows_grant_type(client.GRANT_CLIENT_CREDENTIALS)
+            ):
+                request.access_token = None
+                return False
         return valid
 
 

@@ -28,10 +28,19 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
 from oauthlib.oauth2.rfc6749 import errors
 
-from apps_registry.oauth import SUPPORTED_GRANT_TYPES, checksum, parse_client_credentials
-from apps_registry.ratelimit import FixedWindowLimiter
+from apps_registry.oauth import (
+    SUPPORTED_GRANT_TYPES,
+    ClientRateLimited,
+    checksum,
+    parse_client_credentials,
+)
+from apps_registry.ratelimit import limiter
+from config.network import client_address
 
-limiter = FixedWindowLimiter(prefix="oauth-rl")
+
+def failed_auth_key(ip: str, client_id: str) -> str:
+    return f"failed-auth:{checksum(ip + '|' + client_id)}"
+
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # RFC 8707 lets ``resource`` repeat; nothing else may.
@@ -46,11 +55,13 @@ def oauth_error(error: str, description: str, status: int = 400, headers=None) -
 
 
 def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    # Behind trusted proxies, the client named in X-Forwarded-For (config/network.py).
+    return client_address(request) or "unknown"
 
 
-def claimed_client_id(request) -> str | None:
-    """The client id the request claims (Basic header or body), before authentication."""
+def claimed_client(request) -> tuple[str | None, str | None]:
+    """``(client_id, method)`` the request claims (Basic header or body), before authentication;
+    method is ``"basic"``, ``"post"`` or None (no secret: a public client, or no client)."""
     fake = OauthlibRequest(
         request.build_absolute_uri(),
         http_method="POST",
@@ -58,10 +69,19 @@ def claimed_client_id(request) -> str | None:
         headers={"Authorization": request.META.get("HTTP_AUTHORIZATION", "")},
     )
     try:
-        client_id, _secret, _method = parse_client_credentials(fake)
+        client_id, _secret, method = parse_client_credentials(fake)
     except errors.OAuth2Error:
-        return None
-    return client_id
+        return None, None
+    return client_id, method
+
+
+def too_many(retry_after: int) -> JsonResponse:
+    return oauth_error(
+        "temporarily_unavailable",
+        f"Too many requests. Retry after {retry_after} seconds.",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 class OAuthEndpointMixin:
@@ -85,32 +105,54 @@ class OAuthEndpointMixin:
             return oauth_error(
                 "invalid_request", f"Parameter {repeated[0]!r} must not be repeated."
             )
-        response = super().dispatch(request, *args, **kwargs)
-        return self.shape_error(request, response)
+        response = self.shape_error(request, super().dispatch(request, *args, **kwargs))
+        self.count_failed_authentication(request, response)
+        return response
 
     def check_rate_limits(self, request):
+        """Before the request is processed: the per-address limit, the failed-authentication
+        budget of this (address, client), and, for a request without a secret (a public client),
+        that client's budget at this address. An authenticated client's own budget is counted
+        by the validator once its secret checked out (:func:`count_authenticated_client`), so
+        requests with a wrong secret never spend it."""
         window = settings.OAUTH_RATE_LIMIT_WINDOW_SECONDS
-        checks = [
-            (f"{self.endpoint_name}:ip:{client_ip(request)}", settings.OAUTH_RATE_LIMIT_PER_IP)
-        ]
-        client_id = claimed_client_id(request)
-        if client_id:
-            checks.append(
-                (
-                    f"{self.endpoint_name}:client:{checksum(client_id)}",
-                    settings.OAUTH_RATE_LIMIT_PER_CLIENT,
-                )
+        ip = client_ip(request)
+        verdict = limiter.hit(
+            f"{self.endpoint_name}:ip:{ip}", limit=settings.OAUTH_RATE_LIMIT_PER_IP, window=window
+        )
+        if not verdict.allowed:
+            return too_many(verdict.retry_after)
+        client_id, method = claimed_client(request)
+        request._oauth_claimed_client = client_id
+        if not client_id:
+            return None
+        verdict = limiter.check(
+            failed_auth_key(ip, client_id),
+            limit=settings.OAUTH_RATE_LIMIT_FAILED_AUTH,
+            window=window,
+        )
+        if not verdict.allowed:
+            return too_many(verdict.retry_after)
+        if method is None:
+            # Nothing authenticates a public client: count it per address, so that requests
+            # naming it from elsewhere cannot use up the budget of the real one.
+            verdict = limiter.hit(
+                f"{self.endpoint_name}:public:{checksum(ip + '|' + client_id)}",
+                limit=settings.OAUTH_RATE_LIMIT_PER_CLIENT,
+                window=window,
             )
-        for key, limit in checks:
-            verdict = limiter.hit(key, limit=limit, window=window)
             if not verdict.allowed:
-                return oauth_error(
-                    "temporarily_unavailable",
-                    f"Too many requests. Retry after {verdict.retry_after} seconds.",
-                    status=429,
-                    headers={"Retry-After": str(verdict.retry_after)},
-                )
+                return too_many(verdict.retry_after)
         return None
+
+    def count_failed_authentication(self, request, response) -> None:
+        client_id = getattr(request, "_oauth_claimed_client", None)
+        if client_id and response.status_code == 401:
+            limiter.hit(
+                failed_auth_key(client_ip(request), client_id),
+                limit=settings.OAUTH_RATE_LIMIT_FAILED_AUTH,
+                window=settings.OAUTH_RATE_LIMIT_WINDOW_SECONDS,
+            )
 
     def shape_error(self, request, response):
         for key, value in NO_STORE.items():
@@ -196,6 +238,8 @@ class IntrospectTokenView(OAuthEndpointMixin, OAuthLibMixin, View):
                 authenticated = validator.authenticate_client_id(
                     oauth_request.client_id, oauth_request
                 )
+        except ClientRateLimited as error:
+            return too_many(error.retry_after)
         except errors.OAuth2Error as error:
             return oauth_error(error.error, error.description or "", status=401)
         if not authenticated:

@@ -46,3 +46,19 @@ class FixedWindowLimiter:
         if count > limit:
             return Verdict(False, max(1, math.ceil(window_start + window - now)))
         return Verdict(True)
+
+    def check(self, key: str, *, limit: int, window: int) -> Verdict:
+        """Whether ``key`` has used up its count in this window, without counting a request."""
+        if limit <= 0:
+            return Verdict(True)
+        now = self.timer()
+        window_start = int(now // window) * window
+        count = self.cache.get(f"{self.prefix}:{key}:{window_start}") or 0
+        if count >= limit:
+            return Verdict(False, max(1, math.ceil(window_start + window - now)))
+        return Verdict(True)
+
+
+# The authorization server's counters (token, revocation, introspection endpoints and the
+# validator's per-client count). Without Redis the cache is per process (see the operator guide).
+limiter = FixedWindowLimiter(prefix="oauth-rl")

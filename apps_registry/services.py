@@ -60,8 +60,6 @@ def validate_redirect_uri(uri: str) -> str:
         return uri
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return uri
-    if parts.scheme == "http" and settings.DEBUG and parts.hostname == "localhost":
-        return uri
     raise RegistryError(
         "A redirect URI must use https, or http on a loopback address "
         "(http://127.0.0.1/... or http://[::1]/...) for native and command-line apps."
@@ -208,9 +206,13 @@ def app_update(
         app.save()
         if "name" in changes:
             client.name = app.name
+        ended = 0
         if allow_client_credentials is not None:
             if client.allow_client_credentials != allow_client_credentials:
                 changed.append("allow_client_credentials")
+                if not allow_client_credentials:
+                    # Turning it off ends what it issued: the tokens of the app itself (no person).
+                    ended = revoke_client_credentials_tokens(client)
             client.allow_client_credentials = allow_client_credentials
         client.save(update_fields=["name", "allow_client_credentials", "updated"])
         if scopes is not None:
@@ -224,7 +226,7 @@ def app_update(
             actor_user=actor,
             app=app,
             request=request,
-            metadata={"changed": changed},
+            metadata={"changed": changed, **({"app_access_ended": ended} if ended else {})},
         )
     return app
 
@@ -311,6 +313,14 @@ def app_rotate_secret(*, app: App, actor, grace: timedelta | None = None, reques
         )
     app.client = client
     return secret
+
+
+def revoke_client_credentials_tokens(client: OAuthClient) -> int:
+    """End the tokens a client got for itself (client credentials: no person behind them)."""
+    deleted, _ = (
+        get_access_token_model().objects.filter(application=client, user__isnull=True).delete()
+    )
+    return deleted
 
 
 def revoke_all_tokens(client: OAuthClient) -> int:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.actions import Action, ActorType, Outcome
 from audit.models import GENESIS_HASH, AuditEvent
 from audit.redaction import redact, redact_text
+from config.network import client_address
 
 # Any constant works; it names the chain's lock in PostgreSQL's advisory-lock space.
 _CHAIN_LOCK_ID = 7_300_001
@@ -41,7 +42,8 @@ def _lock_chain() -> None:
 def _client_ip(request) -> str | None:
     if request is None:
         return None
-    raw = request.META.get("REMOTE_ADDR") or ""
+    # Behind trusted proxies, the client named in X-Forwarded-For (config/network.py).
+    raw = client_address(request) or ""
     try:
         # Stored (and hashed) in the database's normal form, e.g. ``::ffff:1.2.3.4`` -> IPv4.
         return _IP_FIELD.to_python(raw) or None

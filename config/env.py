@@ -45,7 +45,7 @@ class Env:
     https: bool
     provider_urls: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     provider_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    sandbox_enabled: bool = True
+    sandbox_enabled: bool = False
     # connections: where the platform reaches its own sandbox provider (over real HTTP).
     sandbox_base_url: str = "http://127.0.0.1:8000"
     log_json: bool = False
@@ -55,6 +55,9 @@ class Env:
     oauth_rate_limit_per_client: int = 120
     oauth_rate_limit_per_ip: int = 300
     oauth_rate_limit_window_seconds: int = 60
+    # apps_registry: failed client authentications per window per (client address, client id);
+    # counted apart from the client's own budget so that guessing cannot lock the real app out.
+    oauth_rate_limit_failed_auth: int = 20
     oauth_secret_grace_hours: int = 24
     # apps_registry: clients that register themselves (MCP clients): RFC 7591 dynamic registration
     # (loopback redirect URIs only unless allowed, per-IP hourly limit) and client ID metadata
@@ -64,12 +67,17 @@ class Env:
     oauth_dcr_rate_limit_per_hour: int = 20
     oauth_cimd_enabled: bool = True
     oauth_cimd_allowed_hosts: tuple[str, ...] = ()
+    # Proxies whose X-Forwarded-For is believed (IP addresses or networks); rate limits and audit
+    # take the client address from it only when the request comes from one of these.
+    trusted_proxies: tuple[str, ...] = ()
     # The demo app's client secret (apps_registry.demo); empty: generated and printed once.
     demo_agent_client_secret: str = ""
     # audit: events older than this many days are archived to JSON lines, then removed, by the
     # daily beat task (0 = keep everything in the database); archives go to audit_archive_dir.
     audit_retention_days: int = 0
     audit_archive_dir: str = ""
+    # audit: the HMAC key of the event chain and of signed checkpoints, kept outside the database.
+    audit_chain_key: str = ""
     # broker: API rate limits, requests per window per app and per grant (0 turns a limit off).
     broker_rate_limit_per_app: int = 1200
     broker_rate_limit_per_grant: int = 300
@@ -220,6 +228,35 @@ def parse_audit_archive_dir(raw: str | None) -> str:
     return str(path)
 
 
+def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
+    """TRUSTED_PROXIES: comma-separated IP addresses or networks (``10.0.0.0/8``, ``::1``)."""
+    import ipaddress
+
+    networks = []
+    for item in parse_list(raw):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.0/8), "
+                f"not {item!r}."
+            ) from None
+    return tuple(networks)
+
+
+def parse_audit_chain_key(raw: str | None, *, secret_key: str, debug: bool) -> str:
+    """AUDIT_CHAIN_KEY: 32+ characters. Without it a key is derived from DJANGO_SECRET_KEY
+    (still outside the database, but rotating the secret key then breaks verification)."""
+    key = (raw or "").strip()
+    if key:
+        if len(key) < 32:
+            raise ConfigError(
+                "AUDIT_CHAIN_KEY must be at least 32 characters (a long random value)."
+            )
+        return key
+    return hashlib.sha256(b"audit-chain|" + secret_key.encode()).hexdigest()
+
+
 def parse_demo_secret(raw: str | None) -> str:
     secret = (raw or "").strip()
     if secret and len(secret) < 32:
@@ -325,7 +362,10 @@ def load(environ: Mapping[str, str]) -> Env:
         https=parse_bool("HTTPS", environ.get("HTTPS"), default=not debug),
         provider_urls=parse_provider_urls(environ),
         provider_credentials=parse_provider_credentials(environ),
-        sandbox_enabled=parse_bool("SANDBOX_ENABLED", environ.get("SANDBOX_ENABLED"), default=True),
+        # Off in production unless asked for: the sandbox's demo accounts are public.
+        sandbox_enabled=parse_bool(
+            "SANDBOX_ENABLED", environ.get("SANDBOX_ENABLED"), default=debug
+        ),
         sandbox_base_url=parse_sandbox_base_url(environ.get("SANDBOX_BASE_URL")),
         log_json=parse_bool("LOG_JSON", environ.get("LOG_JSON"), default=not debug),
         log_level=log_level,
@@ -342,6 +382,13 @@ def load(environ: Mapping[str, str]) -> Env:
         oauth_rate_limit_window_seconds=parse_int(
             "OAUTH_RATE_LIMIT_WINDOW_SECONDS", environ.get("OAUTH_RATE_LIMIT_WINDOW_SECONDS"), 60
         ),
+        oauth_rate_limit_failed_auth=parse_int(
+            "OAUTH_RATE_LIMIT_FAILED_AUTH",
+            environ.get("OAUTH_RATE_LIMIT_FAILED_AUTH"),
+            20,
+            minimum=0,
+        ),
+        trusted_proxies=parse_trusted_proxies(environ.get("TRUSTED_PROXIES")),
         oauth_secret_grace_hours=parse_int(
             "OAUTH_SECRET_GRACE_HOURS", environ.get("OAUTH_SECRET_GRACE_HOURS"), 24, minimum=0
         ),
@@ -367,6 +414,9 @@ def load(environ: Mapping[str, str]) -> Env:
             "AUDIT_RETENTION_DAYS", environ.get("AUDIT_RETENTION_DAYS"), 0, minimum=0
         ),
         audit_archive_dir=parse_audit_archive_dir(environ.get("AUDIT_ARCHIVE_DIR")),
+        audit_chain_key=parse_audit_chain_key(
+            environ.get("AUDIT_CHAIN_KEY"), secret_key=secret_key, debug=debug
+        ),
         # broker
         broker_rate_limit_per_app=parse_int(
             "BROKER_RATE_LIMIT_PER_APP", environ.get("BROKER_RATE_LIMIT_PER_APP"), 1200, minimum=0

@@ -246,6 +246,7 @@ PASSWORD_HASHERS = [*PASSWORD_HASHERS, "apps_registry.hashers.ClientSecretHasher
 OAUTH_RATE_LIMIT_PER_CLIENT = ENV.oauth_rate_limit_per_client
 OAUTH_RATE_LIMIT_PER_IP = ENV.oauth_rate_limit_per_ip
 OAUTH_RATE_LIMIT_WINDOW_SECONDS = ENV.oauth_rate_limit_window_seconds
+OAUTH_RATE_LIMIT_FAILED_AUTH = ENV.oauth_rate_limit_failed_auth
 OAUTH_CLIENT_SECRET_GRACE = timedelta(hours=ENV.oauth_secret_grace_hours)
 DEMO_AGENT_CLIENT_SECRET = ENV.demo_agent_client_secret
 # Exchanged authorization codes are remembered (as checksums) to detect replays; forgotten daily
@@ -309,6 +310,8 @@ CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
 }
 
 # --- Security ---------------------------------------------------------------------------------
+# Proxies whose X-Forwarded-For names the client (rate limits, audit): config/network.py.
+TRUSTED_PROXIES = ENV.trusted_proxies
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -380,6 +383,8 @@ DEMO_SEEDERS = [
 # AUDIT_ARCHIVE_DIR by a daily task, the archive verified, and only then removed.
 AUDIT_RETENTION_DAYS = ENV.audit_retention_days
 AUDIT_ARCHIVE_DIR = ENV.audit_archive_dir
+# The HMAC key of the event chain and of signed checkpoints: outside the database on purpose.
+AUDIT_CHAIN_KEY = ENV.audit_chain_key
 CELERY_BEAT_SCHEDULE["audit-retention"] = {
     "task": "audit.tasks.apply_retention",
     "schedule": 24 * 60 * 60.0,

@@ -7,3 +7,4 @@ class ConnectionsConfig(AppConfig):
 
     def ready(self):
         from connections import receivers  # noqa: F401 - connects allauth's signals
+        from connections.sandbox import checks  # noqa: F401 - registers the deploy check

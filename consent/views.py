@@ -24,7 +24,9 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import get_application_model
+from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView
+from oauthlib.common import add_params_to_uri
 
 from apps_registry import audience
 from apps_registry.models import App
@@ -410,7 +412,13 @@ class AuthorizeView(AuthorizationView):
             )
         redirect_uri = oauthlib_error.redirect_uri
         separator = "&" if "?" in redirect_uri else "?"
-        return self.redirect(redirect_uri + separator + oauthlib_error.urlencoded, application)
+        uri = redirect_uri + separator + oauthlib_error.urlencoded
+        if oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
+            # RFC 9207 2: error responses name the issuer too, not only successful ones.
+            uri = add_params_to_uri(
+                uri, [("iss", oauth2_settings.oauth2_authorization_server_issuer(self.request))]
+            )
+        return self.redirect(uri, application)
 
     def _suspended_app(self) -> App | None:
         client_id = self.request.GET.get("client_id") or ""
@@ -449,6 +457,9 @@ class AuthorizeView(AuthorizationView):
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
             return self._error(error, None)
+        # RFC 6749 4.1.3: the token request must repeat redirect_uri if this request sent one
+        # (the validator remembers, with the code, when it did not).
+        credentials["redirect_uri_sent"] = "redirect_uri" in request.GET
         prompt = set(request.GET.get("prompt", "").split())
         if "login" in prompt:
             return self.handle_prompt_login()

@@ -18,6 +18,8 @@ export ALLOWED_HOSTS="${ALLOWED_HOSTS:-127.0.0.1,localhost}"
 export HTTPS="${HTTPS:-0}"
 # No mail server locally: verification mails go to the web process's log.
 export EMAIL_URL="${EMAIL_URL:-console://}"
+# A local try-out runs on the sandbox providers (off by default in production).
+export SANDBOX_ENABLED="${SANDBOX_ENABLED:-1}"
 
 # A local run needs a secret key and a vault key that survive restarts (tokens encrypted under a
 # lost key are lost). Generate them once into var/prod.env (mode 600); never do this in production.
@@ -53,7 +55,7 @@ PY
 python manage.py migrate --no-input
 python manage.py collectstatic --no-input --verbosity 0
 if [[ "${SEED_DEMO:-1}" == "1" ]]; then
-  python manage.py seed_demo
+  python manage.py seed_demo --allow-production
 fi
 echo "prod: http://127.0.0.1:${PORT}/ (web, worker, beat from Procfile)" >&2
 exec honcho start -f Procfile -p "$PORT"

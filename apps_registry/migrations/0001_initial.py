@@ -12,6 +12,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
     ]
+    # django-oauth-toolkit's tables point to this app's client model (the swapped application):
+    # they must come after it, whatever else depends on them.
+    run_before = [("oauth2_provider", "0001_initial")]
 
     operations = [
         migrations.CreateModel(

@@ -179,7 +179,7 @@ def test_admin_lists_show_no_token_values_or_secrets(staff_client, url):
     assert _unused_code not in page
 
 
-def test_demo_seeder_is_idempotent_and_uses_the_env_secret(settings):
+def test_demo_seeder_is_idempotent_and_uses_the_env_secret(settings, tmp_path):
     import io
 
     from apps_registry.demo import seed
@@ -196,8 +196,13 @@ def test_demo_seeder_is_idempotent_and_uses_the_env_secret(settings):
     settings.DEMO_AGENT_CLIENT_SECRET = ""
     App.objects.all().delete()
     OAuthClient.objects.all().delete()
+    settings.BASE_DIR = tmp_path
     out = io.StringIO()
     seed(stdout=out, context={})
     app = App.objects.get(client__client_id="demo-agent")
-    printed = out.getvalue().split("client secret ")[1].split()[0]
-    assert check_password(printed, app.client.client_secret)
+    # Issue 12 item 10: never printed; written to a file only its owner can read.
+    path = tmp_path / "var" / "demo-agent.secret"
+    written = path.read_text().strip()
+    assert check_password(written, app.client.client_secret)
+    assert written not in out.getvalue() and str(path) in out.getvalue()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -37,10 +37,12 @@ def layout(tmp_path_factory):
         redis_url=redis_url,
         port=port,
         SANDBOX_BASE_URL=f"http://127.0.0.1:{port}",
+        # Off by default in production (issue 12 item 10); the journey runs on the sandbox.
+        SANDBOX_ENABLED="1",
     )
     manage(env, "migrate", "--no-input")
     manage(env, "collectstatic", "--no-input", "--verbosity", "0")
-    manage(env, "seed_demo")
+    manage(env, "seed_demo", "--allow-production")
     manage(
         env,
         "shell",
