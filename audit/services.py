@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
+from audit.context import current_request_id
 from audit.models import GENESIS_HASH, AuditEvent
 from audit.redaction import redact, redact_text
 from config.network import client_address
@@ -90,8 +91,6 @@ def record_event(
     ``metadata`` is for small facts (status codes, latency, counts); anything that looks like a
     token or secret is removed from it before it is stored. Never pass request or response bodies.
     """
-    from config.middleware import current_request_id
-
     if grant is not None:
         app = app or grant.app
         subject_user = subject_user or grant.user

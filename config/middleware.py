@@ -1,19 +1,14 @@
 """Cross-cutting HTTP concerns: a request id on every request and log line, and the CSP header."""
 
-import contextvars
 import logging
 import re
 import uuid
 
 from django.conf import settings
 
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+from audit.context import current_request_id, request_id_var
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def current_request_id() -> str | None:
-    """The id of the request being served (also written into audit events)."""
-    return _request_id.get()
 
 
 class RequestIdMiddleware:
@@ -26,11 +21,11 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = _request_id.set(request_id)
+        token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)
         finally:
-            _request_id.reset(token)
+            request_id_var.reset(token)
         response["X-Request-ID"] = request_id
         return response
 

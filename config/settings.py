@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps_registry",
     "consent",
     "broker",
+    "access",
 ]
 
 MIDDLEWARE = [

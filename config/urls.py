@@ -46,5 +46,5 @@ urlpatterns = [
     path("api/v1/", include("broker.urls")),
     # The MCP endpoint (streamable HTTP): the broker's operations as tools (broker/mcp_server.py).
     path("mcp", mcp_endpoint, name="mcp"),
-    path("access/", include("audit.urls")),
+    path("access/", include("access.urls")),
 ]

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from audit import views
+from access import views
 
-app_name = "audit"
+app_name = "access"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

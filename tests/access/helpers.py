@@ -1,4 +1,4 @@
-"""Helpers for the audit tests."""
+"""Helpers for the Your access tests."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ import requests
 from audit.actions import Action
 from audit.models import AuditEvent
 from consent.models import Grant
-from tests.audit.helpers import issue_token
-from tests.audit.test_dashboard import BACKGROUND, GH_READ, make_access
+from tests.access.helpers import issue_token
+from tests.access.test_dashboard import BACKGROUND, GH_READ, make_access
 from tests.browser import shot
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 

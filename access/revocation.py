@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from audit.selectors import AccessOverview, ConnectionView, GrantView
+from access.selectors import AccessOverview, ConnectionView, GrantView
+from connections.services import connection_disconnect
+from consent.services import grant_revoke
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +69,9 @@ def plan_revocation(
 def revocation_execute(*, plan: RevocationPlan, actor, reason: str = "") -> None:
     """Revoke the plan's grant (consent.services.grant_revoke) and disconnect its connections
     (connections.services.connection_disconnect); each records its own audit event."""
-    from consent.services import grant_revoke
-
     with transaction.atomic():
         if plan.grant is not None:
             grant_revoke(grant=plan.grant.grant, actor=actor, reason=reason)
     for connection in plan.connections:
         # Disconnecting calls the provider (network): not inside the grant's transaction.
-        from connections.services import connection_disconnect
-
         connection_disconnect(connection=connection.connection, actor=actor)

@@ -13,9 +13,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from apps_registry.models import App, OAuthClient, Publisher
 from audit.actions import Action, ActorType, Outcome
 from audit.models import GENESIS_HASH, AuditEvent
 from audit.services import _lock_chain
+from identity.models import User
 
 BATCH = 5000
 READS = [
@@ -38,9 +40,6 @@ OTHER_ACTIONS = [
 
 
 def bench_people_and_apps(people: int, apps: int):
-    from apps_registry.models import App, OAuthClient, Publisher
-    from identity.models import User
-
     users = []
     for n in range(people):
         user, _ = User.objects.get_or_create(email=f"person{n}@bench.invalid")

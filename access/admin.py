@@ -13,6 +13,7 @@ import csv
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -22,10 +23,12 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from apps_registry.models import App
 from audit.actions import ActorType
 from audit.models import AuditEvent
 from consent.catalog import CATALOG, SERVICES
 from consent.models import Grant, GrantChange
+from consent.services import grant_revoke
 
 
 class CappedCountPaginator(Paginator):
@@ -61,8 +64,6 @@ class AppFilter(admin.SimpleListFilter):
     parameter_name = "app"
 
     def lookups(self, request, model_admin):
-        from apps_registry.models import App
-
         return [
             (str(pk), name) for pk, name in App.objects.order_by("name").values_list("pk", "name")
         ]
@@ -154,8 +155,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     def export_csv(self, request):
         """The current filtered and searched view, every row, streamed as CSV."""
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         queryset = changelist.queryset.values_list(*CSV_FIELDS)
@@ -313,8 +312,6 @@ class GrantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected grants…", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
-        from consent.services import grant_revoke
-
         form = BulkRevokeForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             reason = form.cleaned_data["reason"]
@@ -329,7 +326,7 @@ class GrantAdmin(admin.ModelAdmin):
             return None
         return TemplateResponse(
             request,
-            "admin/audit/grant_bulk_revoke.html",
+            "admin/access/grant_bulk_revoke.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Revoke grants",

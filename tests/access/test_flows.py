@@ -7,8 +7,8 @@ import pytest
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from tests.audit.helpers import issue_token
-from tests.audit.test_dashboard import BACKGROUND, GH_READ, make_access
+from tests.access.helpers import issue_token
+from tests.access.test_dashboard import BACKGROUND, GH_READ, make_access
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from access.selectors import describe
 from audit.actions import Action, ActorType, Outcome
 from audit.models import AuditEvent
-from audit.selectors import describe
 from audit.services import record_event
 from consent.models import Grant
 from tests.factories import (

@@ -1,4 +1,4 @@
-"""The "Your access" dashboard. Thin: selectors read, consent/connections services write."""
+"""The "Your access" pages. Thin: selectors read, consent/connections services write."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -6,9 +6,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from audit.forms import ActivityFilterForm, NarrowGrantForm, RevokeForm
-from audit.revocation import plan_revocation, revocation_execute
-from audit.selectors import ActivityFilter, access_overview, activity, describe
+from access.forms import ActivityFilterForm, NarrowGrantForm, RevokeForm
+from access.revocation import plan_revocation, revocation_execute
+from access.selectors import access_overview, describe
+from audit.selectors import ActivityFilter, activity
+from consent.services import grant_narrow
 
 
 @login_required
@@ -35,7 +37,7 @@ def dashboard(request):
         older = query.urlencode()
     return render(
         request,
-        "audit/dashboard.html",
+        "access/dashboard.html",
         {"overview": overview, "form": form, "lines": lines, "older": older},
     )
 
@@ -69,8 +71,8 @@ def revoke(request, kind, pk):
         if form.is_valid():
             revocation_execute(plan=plan, actor=request.user, reason="Revoked from Your access")
             messages.success(request, _done_message(plan))
-            return redirect("audit:dashboard")
-    return render(request, "audit/revoke_confirm.html", {"plan": plan, "kind": kind})
+            return redirect("access:dashboard")
+    return render(request, "access/revoke_confirm.html", {"plan": plan, "kind": kind})
 
 
 def _done_message(plan) -> str:
@@ -91,8 +93,6 @@ def narrow(request, pk):
         raise Http404("Not one of your apps.")
     form = NarrowGrantForm(request.POST or None, grant=grant_view.grant)
     if request.method == "POST" and form.is_valid():
-        from consent.services import grant_narrow
-
         grant_narrow(
             grant=grant_view.grant,
             actor=request.user,
@@ -101,5 +101,5 @@ def narrow(request, pk):
             reason="Narrowed from Your access",
         )
         messages.success(request, f"{grant_view.app.name}'s access was narrowed; the rest works.")
-        return redirect("audit:dashboard")
-    return render(request, "audit/narrow.html", {"grant": grant_view, "form": form})
+        return redirect("access:dashboard")
+    return render(request, "access/narrow.html", {"grant": grant_view, "form": form})
