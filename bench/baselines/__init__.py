@@ -1,0 +1,1 @@
+"""Baselines the harness runs beside the platform, under the same gunicorn settings."""

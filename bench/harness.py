@@ -1,0 +1,633 @@
+"""The performance harness: every figure of docs/performance.md, each beside its baseline, in one run.
+
+Starts the production layout (gunicorn with the platform's ``gunicorn.conf.py``, PostgreSQL,
+Redis, a Celery worker for the refresh sweep) and, as separate processes, an independent fake
+GitHub (``bench/fakeprovider.py``), the bare Django proxy (``bench/baselines/bare_proxy.py``) and
+stock django-oauth-toolkit (``bench/baselines/stock_dot.py``), both under the same gunicorn
+settings. Platform and baseline are measured interleaved (call by call for latency, in alternating
+windows for throughput), so both see the same machine. Each figure is printed with its baseline,
+the ratio, its budget and the load average at the time::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/platform_perf \\
+    REDIS_URL=redis://127.0.0.1:6379/7 \\
+        .venv/bin/python bench/harness.py [--only broker,token,sweep,consent] [--quick]
+
+It creates (and drops at the end) its own databases ``<name>_bench`` and ``<name>_stockdot``
+next to the one named. Nothing is asserted: the figures are for people (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from load import Client  # noqa: E402
+
+PYTHON = sys.executable
+RESULTS: list[dict] = []
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+def report(figure: str, value: float, unit: str, baseline: str, base_value, budget: str, ok):
+    ratio = (value / base_value) if base_value else None
+    row = {
+        "figure": figure,
+        "value": round(value, 3),
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": round(base_value, 3) if isinstance(base_value, float | int) else None,
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "budget": budget,
+        "within": bool(ok),
+        "load": load_average(),
+    }
+    RESULTS.append(row)
+    ratio_text = f"{ratio:6.2f}x" if ratio is not None else "      -"
+    base_text = f"{base_value:9.2f}" if isinstance(base_value, float | int) else f"{'-':>9}"
+    print(
+        f"{figure:52} {value:9.2f} {unit:7} | {baseline:24} {base_text} | {ratio_text} | "
+        f"{budget:24} {'OK ' if ok else 'OVER'} | load {row['load']}",
+        flush=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"a server exited during start-up (port {port})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on {port} after {timeout} s")
+
+
+def admin_url(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    return parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+
+
+def recreate_database(database_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url(database_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlsplit(database_url)._replace(path=f"/{name}").geturl()
+
+
+def drop_database(database_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(database_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Processes:
+    def __init__(self):
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, args, env, *, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(self.procs):
+            self.stop(proc)
+
+
+def gunicorn(procs: Processes, env: dict, port: int, app: str = "config.wsgi"):
+    proc = procs.start(
+        [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], {**env, "PORT": str(port)}
+    )
+    wait_for(port, proc)
+    return proc
+
+
+PROFILE: dict = {}
+
+
+def start_profile(name: str, seconds: float):
+    """py-spy (``pip install -e '.[bench]'``) over the platform's gunicorn and its workers, as
+    collapsed stacks in var/bench/profile-<name>.txt (``--profile``)."""
+    master = PROFILE.get("platform_pid")
+    if not master:
+        return None
+    out = ROOT / "var" / "bench" / f"profile-{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(Path(PYTHON).parent / "py-spy"), "record", "--subprocesses", "--pid", str(master),
+         "--duration", str(int(seconds)), "--format", "raw", "--rate", "200", "--nonblocking",
+         "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def load_windows(
+    targets: dict, *, clients: int, duration: float, rounds: int, label: str = ""
+) -> dict:
+    """Alternate ``duration``-second windows of ``clients`` concurrent clients over each target;
+    return requests/s (200s only) and latencies per target, summed over the rounds."""
+    per_process = 4
+    totals = {name: {"ok": 0, "seconds": 0.0, "lat": [], "statuses": {}} for name in targets}
+    for _ in range(rounds):
+        for name, spec in targets.items():
+            tokens = spec.pop("token_source", None)
+            start_at = time.time() + 1.5  # after the client processes have started
+            procs = []
+            spy = None
+            if PROFILE.get("platform_pid") and name in ("broker", "platform"):
+                spy = start_profile(f"{label}-{name}", duration + 1)
+            n_proc = max(1, clients // per_process)
+            for _ in range(n_proc):
+                s = {
+                    **spec,
+                    "threads": per_process if clients >= per_process else clients,
+                    "duration": duration,
+                    "start_at": start_at,
+                }
+                if tokens is not None:
+                    share = spec.setdefault("token_share", len(tokens) // (rounds * n_proc))
+                    s.pop("token_share", None)
+                    s["tokens"] = [tokens.pop() for _ in range(min(len(tokens), share))]
+                proc = subprocess.Popen(
+                    [PYTHON, str(BENCH / "load.py")],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                proc.stdin.write(json.dumps(s))
+                proc.stdin.close()
+                procs.append(proc)
+            if tokens is not None:
+                spec["token_source"] = tokens
+            if spy is not None:
+                spy.wait()
+            for p in procs:
+                out = p.stdout.read()
+                p.wait()
+                r = json.loads(out)
+                t = totals[name]
+                t["ok"] += r["ok"]
+                t["lat"] += r["latencies_ms"]
+                for k, v in r["statuses"].items():
+                    t["statuses"][k] = t["statuses"].get(k, 0) + v
+            t["seconds"] += max(json.loads(out)["seconds"], duration)
+    for t in totals.values():
+        t["rps"] = t["ok"] / t["seconds"] if t["seconds"] else 0.0
+    return totals
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+def bench_broker(ctx, args) -> None:
+    world, fake_port, platform, bare = ctx["world"], ctx["fake_port"], ctx["platform"], ctx["bare"]
+    path = "/api/v1/github/repos/octo/hello"
+    callers = {
+        "direct": (Client(fake_port), "/repos/octo/hello", {"Authorization": "Bearer bench-x"}),
+        "bare": (Client(bare), path, {"Authorization": f"Bearer {ctx['bare_token']}"}),
+        "broker": (Client(platform), path, {"Authorization": f"Bearer {world.token}"}),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in callers}
+    for i in range(args.warmup + args.calls):  # interleaved call by call
+        for name, (client, p, headers) in callers.items():
+            t0 = time.perf_counter()
+            status, body = client.request("GET", p, headers)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if status != 200:
+                raise SystemExit(f"{name} answered {status}: {body[:300]!r}")
+            if i >= args.warmup:
+                samples[name].append(elapsed)
+    d, b, k = samples["direct"], samples["bare"], samples["broker"]
+    added50, added99 = pct(k, 50) - pct(d, 50), pct(k, 99) - pct(d, 99)
+    bare50, bare99 = pct(b, 50) - pct(d, 50), pct(b, 99) - pct(d, 99)
+    print(
+        f"  one client, {args.calls} calls each, interleaved: direct p50 {pct(d, 50):.2f} / p99 "
+        f"{pct(d, 99):.2f} ms; bare proxy {pct(b, 50):.2f} / {pct(b, 99):.2f}; broker "
+        f"{pct(k, 50):.2f} / {pct(k, 99):.2f}"
+    )
+    report("broker added latency p50 (vs direct)", added50, "ms", "bare proxy added", bare50,
+           "<= 2.5 ms", added50 <= 2.5)  # fmt: skip
+    report("broker added latency p99 (vs direct)", added99, "ms", "bare proxy added", bare99,
+           "<= 8 ms", added99 <= 8)  # fmt: skip
+    for client, _, _ in callers.values():
+        client.close()
+
+    targets = {
+        "bare": {"port": bare, "method": "GET", "path": path,
+                 "headers": {"Authorization": f"Bearer {ctx['bare_token']}"}},
+        "broker": {"port": platform, "method": "GET", "path": path,
+                   "headers": {"Authorization": f"Bearer {world.token}"}},
+    }  # fmt: skip
+    t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="broker")
+    print(
+        f"  16 clients: bare {t['bare']['rps']:.0f}/s p50 {pct(t['bare']['lat'], 50):.1f} ms "
+        f"{t['bare']['statuses']}; broker {t['broker']['rps']:.0f}/s p50 "
+        f"{pct(t['broker']['lat'], 50):.1f} ms {t['broker']['statuses']}"
+    )
+    share = t["broker"]["rps"] / t["bare"]["rps"] if t["bare"]["rps"] else 0
+    report("broker throughput, 16 clients", t["broker"]["rps"], "req/s", "bare proxy req/s",
+           t["bare"]["rps"], ">= 60% of bare", share >= 0.6)  # fmt: skip
+
+
+def bench_token(ctx, args) -> None:
+    world, dot = ctx["world"], ctx["dot"]
+    auth = "Basic " + base64.b64encode(f"{world.client_id}:{world.client_secret}".encode()).decode()
+    dot_cc = dot["cc"]
+    dot_auth = (
+        "Basic " + base64.b64encode(f"{dot_cc['client_id']}:{dot_cc['secret']}".encode()).decode()
+    )
+    targets = {
+        "stock": {"port": ctx["stock"], "method": "POST", "path": "/o/token/",
+                  "headers": {"Authorization": dot_auth},
+                  "form": {"grant_type": "client_credentials"}},
+        "platform": {"port": ctx["platform"], "method": "POST", "path": "/oauth/token/",
+                     "headers": {"Authorization": auth},
+                     "form": {"grant_type": "client_credentials",
+                              "scope": "identity.profile.read"}},
+    }  # fmt: skip
+    t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="cc")
+    p, s = t["platform"], t["stock"]
+    print(
+        f"  client credentials, 16 clients: platform {p['rps']:.0f}/s {p['statuses']} p50 "
+        f"{pct(p['lat'], 50):.1f} ms; stock DOT {s['rps']:.0f}/s {s['statuses']} p50 "
+        f"{pct(s['lat'], 50):.1f} ms"
+    )
+    report("token endpoint client credentials, 16 clients", p["rps"], "req/s",
+           "stock DOT (fast hash)", s["rps"], ">= 600/s, >= stock",
+           p["rps"] >= 600 and p["rps"] >= s["rps"])  # fmt: skip
+
+    dot_rf = dot["refresh"]
+    dot_rauth = (
+        "Basic " + base64.b64encode(f"{dot_rf['client_id']}:{dot_rf['secret']}".encode()).decode()
+    )
+    targets = {
+        "stock": {"port": ctx["stock"], "method": "POST", "path": "/o/token/",
+                  "headers": {"Authorization": dot_rauth},
+                  "form": {"grant_type": "refresh_token"},
+                  "token_source": list(dot_rf["refresh_tokens"])},
+        "platform": {"port": ctx["platform"], "method": "POST", "path": "/oauth/token/",
+                     "headers": {"Authorization": auth}, "form": {"grant_type": "refresh_token"},
+                     "token_source": list(world.refresh_tokens)},
+    }  # fmt: skip
+    t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="refresh")
+    p, s = t["platform"], t["stock"]
+    print(
+        f"  refresh grant, 16 clients: platform {p['rps']:.0f}/s {p['statuses']} p50 "
+        f"{pct(p['lat'], 50):.1f} ms; stock DOT {s['rps']:.0f}/s {s['statuses']} p50 "
+        f"{pct(s['lat'], 50):.1f} ms"
+    )
+    report("token endpoint refresh grant, 16 clients", p["rps"], "req/s", "stock DOT (fast hash)",
+           s["rps"], ">= 300/s", p["rps"] >= 300)  # fmt: skip
+
+
+def bench_queries(ctx, args) -> None:
+    """Queries per brokered call on a cache miss, before and after the data grows (in-process,
+    Django's test client against the same database; the figure is a count, not a time)."""
+    import world as worldmod
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    client = DjangoClient()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {ctx['world'].token}"}
+
+    def count() -> int:
+        client.get("/api/v1/github/repos/octo/hello", **headers)  # warm the process
+        cache.clear()
+        _clear_local_caches()
+        with CaptureQueriesContext(connection) as q:
+            r = client.get("/api/v1/github/repos/octo/hello", **headers)
+        assert r.status_code == 200, r.content
+        return len(q.captured_queries)
+
+    before = count()
+    worldmod.grow(ctx["world"], people=50, repos=1000, audit_rows=1000)
+    after = count()
+    report("SQL queries per brokered call, cache miss", before, "queries", "after growth", after,
+           "<= 2, constant", before <= 2 and after == before)  # fmt: skip
+
+
+def _clear_local_caches() -> None:
+    try:
+        from broker import grantcache
+    except ImportError:
+        return
+    grantcache.clear_local()
+
+
+def bench_revocation(ctx, args) -> None:
+    """Revoke the grant while the platform's workers have it cached: the very next call, on any
+    worker, must be refused."""
+    from consent.models import Grant
+
+    world = ctx["world"]
+    tries, refused_next = 20, 0
+    clients = [Client(ctx["platform"]) for _ in range(8)]
+    headers = {"Authorization": f"Bearer {world.token}"}
+    path = "/api/v1/github/repos/octo/hello"
+    from consent import services as consent_services
+
+    for _ in range(tries):
+        for c in clients:  # every connection (likely several workers) caches the grant
+            status, _ = c.request("GET", path, headers)
+            assert status == 200, status
+        grant = Grant.objects.get(pk=world.grant_id)
+        _revoke(consent_services, grant)
+        statuses = [c.request("GET", path, headers)[0] for c in clients]
+        refused_next += all(s in (401, 403) for s in statuses)
+        Grant.objects.filter(pk=world.grant_id).update(revoked_at=None, revoke_reason="")
+        _bump(world.grant_id)
+    for c in clients:
+        c.close()
+    report("revocation: next call refused (8 workers' connections)", refused_next, "of",
+           "revocations", tries, "all", refused_next == tries)  # fmt: skip
+
+
+def _revoke(consent_services, grant) -> None:
+    from identity.models import User
+
+    person = User.objects.get(pk=grant.user_id)
+    if hasattr(consent_services, "grant_revoke"):
+        consent_services.grant_revoke(grant=grant, actor=person, reason="bench")
+    else:  # pragma: no cover - older layout
+        from access import services as access_services
+
+        access_services.grant_revoke(grant=grant, actor=person, reason="bench")
+
+
+def _bump(grant_id: int) -> None:
+    try:
+        from broker import grantcache
+    except ImportError:
+        return
+    grantcache.bump(grant_id)
+
+
+def bench_consent(ctx, args) -> None:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps_registry.services import app_register
+    from identity.models import User
+
+    world = ctx["world"]
+    person = User.objects.get(pk=world.person_id)
+    registration = app_register(
+        owner=person,
+        name=f"Consent bench {secrets.token_hex(3)}",
+        redirect_uris=["https://bench.example.com/callback"],
+        scopes={"services.github.repositories.read": True},
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(person.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = person.get_session_auth_hash()
+    session.create()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": registration.app.client.client_id,
+            "redirect_uri": "https://bench.example.com/callback",
+            "scope": "services.github.repositories.read",
+            "state": "s",
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    client = Client(ctx["platform"])
+    headers = {"Cookie": f"sessionid={session.session_key}"}
+    times = []
+    for i in range(args.consent_calls + 3):
+        t0 = time.perf_counter()
+        status, body = client.request("GET", f"/authorize/?{query}", headers)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if status != 200:
+            raise SystemExit(f"consent screen answered {status}: {body[:300]!r}")
+        if i >= 3:
+            times.append(elapsed)
+    shown = body.count(b"repo-0")
+    print(f"  consent screen: {len(body)} bytes, {shown} repositories named in the page")
+    report("consent screen, 1,000 repositories, p50", statistics.median(times), "ms", "-", None,
+           "< 300 ms", statistics.median(times) < 300 and shown >= 1000)  # fmt: skip
+
+
+def bench_sweep(ctx, args) -> None:
+    import sweep
+
+    for n in args.sweep:
+        sweep.run(ctx, n, report)
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="broker,queries,revocation,token,consent,sweep")
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--window", type=float, default=4.0, help="seconds per load window")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating windows per side")
+    parser.add_argument("--consent-calls", type=int, default=15)
+    parser.add_argument("--sweep", default="1000,10000")
+    parser.add_argument(
+        "--token-latency-ms",
+        type=float,
+        default=20.0,
+        help="the fake provider's token endpoint delay (a network round trip)",
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer calls, shorter windows")
+    parser.add_argument("--profile", action="store_true", help="py-spy the platform under load")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.warmup, args.window, args.rounds = 400, 100, 2.0, 2
+        args.consent_calls = 5
+    args.sweep = [int(x) for x in args.sweep.split(",") if x]
+    only = set(args.only.split(","))
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
+        raise SystemExit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (production).")
+    base_name = urlsplit(database_url).path.lstrip("/")
+    from cryptography.fernet import Fernet
+
+    procs = Processes()
+    bench_db = f"{base_name}_bench"
+    dot_db = f"{base_name}_stockdot"
+    try:
+        fake = procs.start(
+            [PYTHON, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
+             "--token-latency-ms", str(args.token_latency_ms)],
+            os.environ.copy(),
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        fake_port = int(fake.stdout.readline().split()[1])
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        platform_url = recreate_database(database_url, bench_db)
+        dot_url = recreate_database(database_url, dot_db)
+        secret_key = "bench-" + secrets.token_urlsafe(48)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secret_key,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "VAULT_KEYS": Fernet.generate_key().decode(),
+            "HTTPS": "0",
+            "DATABASE_URL": platform_url,
+            "REDIS_URL": redis_url,
+            "GITHUB_API_URL": fake_url,
+            "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
+            "GITHUB_CLIENT_ID": "bench-github-client",
+            "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
+            "OAUTH_RATE_LIMIT_PER_CLIENT": "0",
+            "OAUTH_RATE_LIMIT_PER_IP": "0",
+            "BROKER_RATE_LIMIT_PER_APP": "0",
+            "BROKER_RATE_LIMIT_PER_GRANT": "0",
+            "LOG_LEVEL": "WARNING",
+            "LOG_JSON": "1",
+        }
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        import logging
+
+        logging.disable(logging.WARNING)
+        import world as worldmod
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.db import connections
+
+        settings.ALLOWED_HOSTS = ["*"]
+        call_command("migrate", verbosity=0)
+        world = worldmod.platform_world(refresh_pool=12000 if "token" in only else 0)
+        # Stock DOT: migrated and seeded by its own settings, in a child process.
+        dot_env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "bench.baselines.stock_dot",
+            "STOCK_DOT_DATABASE_URL": dot_url,
+        }
+        dot_world = {}
+        if "token" in only:
+            out = subprocess.run(
+                [PYTHON, str(BENCH / "seed_stock_dot.py"), "12000"],
+                cwd=ROOT, env=dot_env, check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            dot_world = json.loads(out.strip().splitlines()[-1])
+        connections.close_all()
+        bare_token = secrets.token_urlsafe(24)
+        ctx = {"world": world, "fake_port": fake_port, "fake_url": fake_url, "env": env,
+               "dot": dot_world, "bare_token": bare_token, "procs": procs}  # fmt: skip
+        ctx["platform"] = free_port()
+        web = gunicorn(procs, env, ctx["platform"])
+        if args.profile:
+            PROFILE["platform_pid"] = web.pid
+        if "broker" in only:
+            ctx["bare"] = free_port()
+            gunicorn(
+                procs,
+                {**env, "DJANGO_SETTINGS_MODULE": "bench.baselines.bare_proxy",
+                 "BARE_PROXY_UPSTREAM": fake_url, "BARE_PROXY_TOKEN": bare_token},
+                ctx["bare"], "django.core.wsgi:get_wsgi_application()",
+            )  # fmt: skip
+        if "token" in only:
+            ctx["stock"] = free_port()
+            gunicorn(procs, dot_env, ctx["stock"], "django.core.wsgi:get_wsgi_application()")
+        print(
+            f"production layout: gunicorn gunicorn.conf.py (workers="
+            f"{env.get('WEB_CONCURRENCY', 'default')}, threads={env.get('GUNICORN_THREADS', 4)}), "
+            f"PostgreSQL {bench_db}, Redis {redis_url}, fake GitHub on :{fake_port}; "
+            f"{os.cpu_count()} CPUs, load {load_average()}",
+            flush=True,
+        )
+        print(f"{'figure':52} {'value':>9} {'unit':7} | {'baseline':24} {'value':>9} | "
+              f"{'ratio':>7} | budget", flush=True)  # fmt: skip
+        steps = [
+            ("broker", bench_broker),
+            ("queries", bench_queries),
+            ("revocation", bench_revocation),
+            ("token", bench_token),
+            ("consent", bench_consent),
+            ("sweep", bench_sweep),
+        ]
+        for name, step in steps:
+            if name in only:
+                step(ctx, args)
+        out_dir = ROOT / "var" / "bench"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "last.json").write_text(json.dumps(RESULTS, indent=2))
+        print(f"\n{sum(r['within'] for r in RESULTS)} of {len(RESULTS)} figures within budget; "
+              f"results in var/bench/last.json", flush=True)  # fmt: skip
+    finally:
+        procs.stop_all()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        if not args.keep:
+            drop_database(database_url, bench_db)
+            drop_database(database_url, dot_db)
+
+
+if __name__ == "__main__":
+    main()
