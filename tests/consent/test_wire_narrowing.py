@@ -243,21 +243,25 @@ def test_unknown_resource_is_invalid_target(client, person):
     assert not Grant.objects.exists()
 
 
-def test_token_request_cannot_widen_the_audience(client, person):
-    app = make_app([GH_READ])
-    answer, verifier = code_with_resource(client, person, app, [GH_READ], [MCP])
-    response = client.post(
+def exchange_for(client, app, answer, verifier, resource):
+    return client.post(
         "/oauth/token/",
         {
             "grant_type": "authorization_code",
             "code": answer["code"],
             "redirect_uri": REDIRECT,
             "code_verifier": verifier,
-            "resource": API,
+            "resource": resource,
         },
         HTTP_AUTHORIZATION="Basic "
         + base64.b64encode(f"{app.client.client_id}:{SECRET}".encode()).decode(),
     )
+
+
+def test_token_request_cannot_widen_the_audience(client, person):
+    app = make_app([GH_READ])
+    answer, verifier = code_with_resource(client, person, app, [GH_READ], [MCP])
+    response = exchange_for(client, app, answer, verifier, API)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_target"
     assert not get_access_token_model().objects.exists()
@@ -266,18 +270,7 @@ def test_token_request_cannot_widen_the_audience(client, person):
 def test_token_request_resource_must_be_the_platforms(client, person):
     app = make_app([GH_READ])
     answer, verifier = code_with_resource(client, person, app, [GH_READ], [])
-    response = client.post(
-        "/oauth/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": answer["code"],
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-            "resource": "https://elsewhere.example/",
-        },
-        HTTP_AUTHORIZATION="Basic "
-        + base64.b64encode(f"{app.client.client_id}:{SECRET}".encode()).decode(),
-    )
+    response = exchange_for(client, app, answer, verifier, "https://elsewhere.example/")
     assert response.json()["error"] == "invalid_target"
 
 
