@@ -304,6 +304,16 @@ SOCIALACCOUNT_PROVIDERS = {
 # Refresh: the sweep refreshes tokens expiring within this margin; failures back off.
 CONNECTION_REFRESH_MARGIN_SECONDS = 300
 CONNECTION_REFRESH_TIMEOUT_SECONDS = 10
+# Every call to a provider goes through connections.outbound: pooled, pinned to the provider's
+# hosts, no redirects, no proxy from the environment, bounded in time and size, retried
+# (idempotent only) with backoff.
+OUTBOUND_POOL_SIZE = 20
+OUTBOUND_CONNECT_TIMEOUT = 3.05
+OUTBOUND_READ_TIMEOUT = 20.0
+OUTBOUND_TOTAL_TIMEOUT = 30.0
+OUTBOUND_RETRIES = 2
+OUTBOUND_BACKOFF = 0.2
+OUTBOUND_MAX_BYTES = 10 * 1024 * 1024
 CONNECTION_REFRESH_MAX_BACKOFF_SECONDS = 3600
 CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
     "task": "connections.tasks.refresh_sweep",
@@ -419,13 +429,6 @@ SPECTACULAR_SETTINGS.update(
         "COMPONENT_SPLIT_REQUEST": True,
     }
 )
-# Upstream calls: pooled, bounded in time and size, retried (idempotent only) with backoff.
-BROKER_UPSTREAM_POOL_SIZE = 20
-BROKER_UPSTREAM_CONNECT_TIMEOUT = 3.05
-BROKER_UPSTREAM_READ_TIMEOUT = 20.0
-BROKER_UPSTREAM_RETRIES = 2
-BROKER_UPSTREAM_BACKOFF = 0.2
-BROKER_UPSTREAM_MAX_BYTES = 10 * 1024 * 1024
 # Rate limits per app and per grant (requests per window; 0 = off), from the environment.
 BROKER_RATE_LIMIT_PER_APP = ENV.broker_rate_limit_per_app
 BROKER_RATE_LIMIT_PER_GRANT = ENV.broker_rate_limit_per_grant

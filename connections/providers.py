@@ -45,6 +45,18 @@ class ProviderSpec:
     def url_key(self) -> str:
         return self.id
 
+    @property
+    def origins(self) -> frozenset[str]:
+        """The hosts the platform may send this provider's credentials to: its configured
+        endpoints' origins, nothing else (``connections.outbound`` refuses any other URL)."""
+        from connections.outbound import origin_of
+
+        return frozenset(
+            origin_of(getattr(self, f))
+            for f in ("authorize_url", "token_url", "revoke_url", "api_base_url")
+            if getattr(self, f)
+        )
+
     def with_urls(self, **urls: str) -> ProviderSpec:
         return dataclasses.replace(self, **urls)
 

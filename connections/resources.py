@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-import requests
 from django.conf import settings
 
+from connections import outbound
 from connections.exceptions import ConnectionNeedsReauthorization, ProviderUnavailable
 from connections.providers import get_provider
 from connections.services import get_valid_access_token
@@ -60,17 +60,23 @@ def canonical_id(kind: str, raw: str) -> str:
     raise ValueError(f"Unknown resource kind: {kind!r}.")
 
 
-def _get(url: str, token: str, params: dict | None = None) -> requests.Response:
+def _get(spec, url: str, token: str, params: dict | None = None) -> outbound.Response:
+    """One listing request through the outbound client: only on the provider's own hosts, so a
+    ``Link: rel="next"`` elsewhere is refused before the token is sent."""
     try:
-        response = requests.get(
+        response = outbound.request(
+            "GET",
             url,
+            origins=spec.origins,
+            bearer=token,
             params=params,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=settings.CONNECTION_REFRESH_TIMEOUT_SECONDS,
         )
-    except requests.RequestException:
+    except outbound.OffOrigin:
+        raise ProviderUnavailable(f"{spec.name} pointed the listing at another host.") from None
+    except outbound.OutboundError:
         raise ProviderUnavailable() from None
-    if response.status_code == 429 or response.status_code >= 500:
+    if response.status >= 500:
         raise ProviderUnavailable()
     return response
 
@@ -99,11 +105,11 @@ def list_resources(connection, kind: str) -> list[Resource]:
         def fetch(token):
             items, url, params = [], f"{base}{path}", {"per_page": 100}
             for _ in range(MAX_PAGES):
-                response = _get(url, token, params)
-                if response.status_code == 401:
+                response = _get(spec, url, token, params)
+                if response.status == 401:
                     return None
-                if response.status_code != 200:
-                    raise ProviderUnavailable(f"{spec.name} answered HTTP {response.status_code}.")
+                if response.status != 200:
+                    raise ProviderUnavailable(f"{spec.name} answered HTTP {response.status}.")
                 items += response.json()
                 match = _LINK_NEXT.search(response.headers.get("Link", ""))
                 if not match:
@@ -127,7 +133,7 @@ def list_resources(connection, kind: str) -> list[Resource]:
                 params = {"limit": 200, "types": "public_channel"}
                 if cursor:
                     params["cursor"] = cursor
-                body = _get(f"{base}/conversations.list", token, params).json()
+                body = _get(spec, f"{base}/conversations.list", token, params).json_or_none() or {}
                 if body.get("ok") is not True:
                     if body.get("error") in {"invalid_auth", "token_expired", "token_revoked"}:
                         return None
@@ -156,14 +162,14 @@ def list_resources(connection, kind: str) -> list[Resource]:
                 params = {"q": "mimeType = 'application/vnd.google-apps.folder'", "pageSize": 1000}
                 if page:
                     params["pageToken"] = page
-                response = _get(f"{base}/drive/v3/files", token, params)
-                if response.status_code == 401:
+                response = _get(spec, f"{base}/drive/v3/files", token, params)
+                if response.status == 401:
                     return None
-                if response.status_code == 403:
+                if response.status == 403:
                     raise ConnectionNeedsReauthorization(
                         "The connection lacks Drive access.", connection=connection
                     )
-                if response.status_code != 200:
+                if response.status != 200:
                     raise ProviderUnavailable()
                 body = response.json()
                 items += [

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.utils import timezone
 
+from connections import outbound
 from connections.exceptions import TokenEndpointError
 from connections.providers import ProviderSpec, client_credentials
 
@@ -118,30 +118,32 @@ def parse_token_response(spec: ProviderSpec, status: int, body: object) -> Token
     )
 
 
-def _post(spec: ProviderSpec, url: str, data: dict) -> requests.Response:
-    client_id, secret = client_credentials(spec.id)
+def _send(spec: ProviderSpec, method: str, url: str, **kw) -> outbound.Response:
+    """One token-endpoint or revocation request, pinned to the provider's hosts, not retried
+    (a token request is not idempotent: a code or a rotated refresh token is spent once)."""
     try:
-        return requests.post(
+        return outbound.request(
+            method,
             url,
-            data={**data, "client_id": client_id, "client_secret": secret},
-            headers={"Accept": "application/json"},
+            origins=spec.origins,
+            idempotent=False,
             timeout=settings.CONNECTION_REFRESH_TIMEOUT_SECONDS,
+            **kw,
         )
-    except requests.Timeout:
+    except outbound.RateLimited:
         raise TokenEndpointError(
-            f"{spec.name} did not answer in time.", kind="unavailable"
+            f"{spec.name} is unavailable (HTTP 429).", kind="unavailable"
         ) from None
-    except requests.RequestException as exc:
-        raise TokenEndpointError(
-            f"{spec.name} could not be reached ({type(exc).__name__}).", kind="unavailable"
-        ) from None
+    except outbound.OutboundError as exc:
+        # The client's messages name "The service"; the person sees the provider's name.
+        message = exc.message.replace("The service's", f"{spec.name}'s")
+        message = message.replace("The service", spec.name)
+        raise TokenEndpointError(message, kind="unavailable") from None
 
 
-def _json(response: requests.Response):
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def _post(spec: ProviderSpec, url: str, data: dict) -> outbound.Response:
+    client_id, secret = client_credentials(spec.id)
+    return _send(spec, "POST", url, data={**data, "client_id": client_id, "client_secret": secret})
 
 
 def exchange_code(
@@ -151,59 +153,49 @@ def exchange_code(
     if code_verifier:
         data["code_verifier"] = code_verifier
     response = _post(spec, spec.token_url, data)
-    return parse_token_response(spec, response.status_code, _json(response))
+    return parse_token_response(spec, response.status, response.json_or_none())
 
 
 def refresh(spec: ProviderSpec, *, refresh_token: str) -> TokenSet:
     response = _post(
         spec, spec.token_url, {"grant_type": "refresh_token", "refresh_token": refresh_token}
     )
-    return parse_token_response(spec, response.status_code, _json(response))
+    return parse_token_response(spec, response.status, response.json_or_none())
 
 
 def revoke(spec: ProviderSpec, *, access_token: str | None, refresh_token: str | None) -> None:
     """Revoke at the provider, in its own way. Raise TokenEndpointError when it did not work."""
     client_id, secret = client_credentials(spec.id)
-    timeout = settings.CONNECTION_REFRESH_TIMEOUT_SECONDS
-    try:
-        if spec.dialect == "github" and not spec.is_sandbox:
-            # GitHub: DELETE /applications/{client_id}/grant revokes every token of the grant.
-            response = requests.delete(
-                spec.revoke_url.format(client_id=client_id),
-                json={"access_token": access_token},
-                auth=(client_id, secret),
-                headers={"Accept": "application/vnd.github+json"},
-                timeout=timeout,
-            )
-            ok = response.status_code in {204, 404}
-        elif spec.dialect == "slack" and not spec.is_sandbox:
-            response = requests.post(
-                spec.revoke_url,
-                headers={"Authorization": f"Bearer {access_token}"},
-                timeout=timeout,
-            )
-            body = _json(response) or {}
-            ok = response.status_code == 200 and (
-                body.get("ok") is True or body.get("error") in {"invalid_auth", "token_revoked"}
-            )
-        else:
-            # RFC 7009 (Google, the sandbox): revoking the refresh token ends the whole grant.
-            token = refresh_token or access_token
-            response = requests.post(
-                spec.revoke_url,
-                data={"token": token, "client_id": client_id, "client_secret": secret},
-                timeout=timeout,
-            )
-            # Google answers 400 invalid_token for a token that is already gone: nothing to revoke.
-            body = _json(response) or {}
-            ok = response.status_code == 200 or (
-                response.status_code == 400 and body.get("error") == "invalid_token"
-            )
-    except requests.RequestException as exc:
-        raise TokenEndpointError(
-            f"{spec.name} could not be reached ({type(exc).__name__}).", kind="unavailable"
-        ) from None
-    if not ok:
-        raise TokenEndpointError(
-            f"{spec.name} refused the revocation (HTTP {response.status_code})."
+    if spec.dialect == "github" and not spec.is_sandbox:
+        # GitHub: DELETE /applications/{client_id}/grant revokes every token of the grant.
+        response = _send(
+            spec,
+            "DELETE",
+            spec.revoke_url.format(client_id=client_id),
+            json_body={"access_token": access_token},
+            basic=(client_id, secret),
+            headers={"Accept": "application/vnd.github+json"},
         )
+        ok = response.status in {204, 404}
+    elif spec.dialect == "slack" and not spec.is_sandbox:
+        response = _send(spec, "POST", spec.revoke_url, bearer=access_token)
+        body = response.json_or_none() or {}
+        ok = response.status == 200 and (
+            body.get("ok") is True or body.get("error") in {"invalid_auth", "token_revoked"}
+        )
+    else:
+        # RFC 7009 (Google, the sandbox): revoking the refresh token ends the whole grant.
+        token = refresh_token or access_token
+        response = _send(
+            spec,
+            "POST",
+            spec.revoke_url,
+            data={"token": token, "client_id": client_id, "client_secret": secret},
+        )
+        # Google answers 400 invalid_token for a token that is already gone: nothing to revoke.
+        body = response.json_or_none() or {}
+        ok = response.status == 200 or (
+            response.status == 400 and body.get("error") == "invalid_token"
+        )
+    if not ok:
+        raise TokenEndpointError(f"{spec.name} refused the revocation (HTTP {response.status}).")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import requests
 from allauth.socialaccount.providers.base import ProviderException
 from allauth.socialaccount.providers.oauth2.client import OAuth2Client
 from allauth.socialaccount.providers.oauth2.views import OAuth2Adapter
 from django.conf import settings
 from django.urls import reverse
 
+from connections import outbound
 from connections.providers import get_provider
 
 
@@ -27,15 +27,20 @@ class PlatformOAuth2Client(OAuth2Client):
 def fetch_profile(provider_id: str, access_token: str) -> dict:
     """The provider account behind a token: ``{"id", "login", "name", "email"}``."""
     spec = get_provider(provider_id)
-    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     timeout = settings.CONNECTION_REFRESH_TIMEOUT_SECONDS
+
+    def get(url):
+        response = outbound.request(
+            "GET", url, origins=spec.origins, bearer=access_token, timeout=timeout
+        )
+        return response, (response.json_or_none() if response.status == 200 else None)
+
     try:
         if spec.service == "github":
-            response = requests.get(f"{spec.api_base_url}/user", headers=headers, timeout=timeout)
-            data = response.json() if response.status_code == 200 else None
+            response, data = get(f"{spec.api_base_url}/user")
             if not isinstance(data, dict) or "id" not in data or "login" not in data:
                 raise ProviderException(
-                    f"{spec.name} did not return the account (HTTP {response.status_code})."
+                    f"{spec.name} did not return the account (HTTP {response.status})."
                 )
             return {
                 "id": str(data["id"]),
@@ -44,10 +49,7 @@ def fetch_profile(provider_id: str, access_token: str) -> dict:
                 "email": data.get("email"),
             }
         if spec.service == "slack":
-            response = requests.get(
-                f"{spec.api_base_url}/auth.test", headers=headers, timeout=timeout
-            )
-            data = response.json() if response.status_code == 200 else None
+            response, data = get(f"{spec.api_base_url}/auth.test")
             if not isinstance(data, dict) or data.get("ok") is not True or "user_id" not in data:
                 raise ProviderException(f"{spec.name} did not return the account.")
             return {
@@ -57,13 +59,10 @@ def fetch_profile(provider_id: str, access_token: str) -> dict:
                 "email": None,
                 "team": data.get("team"),
             }
-        response = requests.get(
-            f"{spec.api_base_url}/oauth2/v3/userinfo", headers=headers, timeout=timeout
-        )
-        data = response.json() if response.status_code == 200 else None
+        response, data = get(f"{spec.api_base_url}/oauth2/v3/userinfo")
         if not isinstance(data, dict) or "sub" not in data:
             raise ProviderException(
-                f"{spec.name} did not return the account (HTTP {response.status_code})."
+                f"{spec.name} did not return the account (HTTP {response.status})."
             )
         return {
             "id": str(data["sub"]),
@@ -71,10 +70,8 @@ def fetch_profile(provider_id: str, access_token: str) -> dict:
             "name": data.get("name") or "",
             "email": data.get("email"),
         }
-    except (requests.RequestException, ValueError) as exc:
-        raise ProviderException(
-            f"{spec.name} could not be reached ({type(exc).__name__})."
-        ) from None
+    except outbound.OutboundError as exc:
+        raise ProviderException(exc.message.replace("The service", spec.name)) from None
 
 
 class PlatformOAuth2Adapter(OAuth2Adapter):

@@ -61,7 +61,7 @@ def fake(_fake_server, settings, monkeypatch):
             ("google", "/google"),
         )
     }
-    settings.BROKER_UPSTREAM_BACKOFF = 0
+    settings.OUTBOUND_BACKOFF = 0
     cache.clear()
 
     from broker import gateway

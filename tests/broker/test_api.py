@@ -407,7 +407,7 @@ def test_provider_4xx_body_not_passed_through(world):
 
 
 def test_response_size_limit(world, settings):
-    settings.BROKER_UPSTREAM_MAX_BYTES = 1000
+    settings.OUTBOUND_MAX_BYTES = 1000
     world.fake.fail_next = [(200, {}, b"[" + b'"x",' * 600 + b'"x"]')]
     r = world.get("github/repos/octo/hello")
     assert r.status_code == 502 and err(r) == "upstream_error"
@@ -417,7 +417,7 @@ def test_provider_unreachable(world, settings):
     settings.PROVIDER_URLS = {
         "github": {"api": "http://127.0.0.1:9", "api_base": "http://127.0.0.1:9"}
     }
-    settings.BROKER_UPSTREAM_RETRIES = 1
+    settings.OUTBOUND_RETRIES = 1
     r = world.get("github/repos/octo/hello")
     assert r.status_code == 503 and err(r) == "upstream_unavailable"
 

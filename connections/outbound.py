@@ -1,0 +1,258 @@
+"""The one HTTP client for every call the platform makes to a provider.
+
+Connect (code exchange, profile), refresh, revoke, the consent screen's resource listing and the
+broker all go through :func:`request`. It is the only place that holds a provider credential on the
+wire, so the rules live here once:
+
+- **Origin pinning.** Every request names the origins it may reach (the provider's configured
+  hosts, :attr:`connections.providers.ProviderSpec.origins`); a URL elsewhere, such as a
+  ``Link: rel="next"`` pointing at another host, is refused before anything is sent.
+- **No redirects.** A 3xx is returned as it is, never followed: a redirect must not carry a token
+  (or a client secret) anywhere, not even to another path on the same host.
+- **No environment.** ``trust_env`` is off: ``HTTPS_PROXY``, ``ALL_PROXY``, ``.netrc`` and
+  ``REQUESTS_CA_BUNDLE`` never decide where a token goes.
+- **Bounded.** Connect and read timeouts, a total time limit for the whole answer, a size limit;
+  retries with backoff only for idempotent requests; a ``429`` is reported, not retried into.
+
+Errors never carry the response body or the request's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+
+class OutboundError(Exception):
+    """Base of the client's errors; ``message`` is safe to show (no body, no credential)."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+class OffOrigin(OutboundError):
+    """The URL is not on one of the provider's configured origins: nothing was sent."""
+
+
+class Unreachable(OutboundError):
+    """Connection refused, reset, timed out, or the answer took longer than the limit."""
+
+
+class TooLarge(OutboundError):
+    """The answer is larger than ``OUTBOUND_MAX_BYTES``; it was cut off and dropped."""
+
+
+class RateLimited(OutboundError):
+    """The provider answered 429; ``retry_after`` is its Retry-After in seconds (1..3600)."""
+
+    def __init__(self, message: str, *, retry_after: int, headers: Mapping[str, str]):
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+        self.headers = dict(headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    content: bytes
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    url: str = ""
+
+    def json(self):
+        """The body as JSON; raises ValueError when it is not JSON."""
+        return json.loads(self.content or b"null")
+
+    def json_or_none(self):
+        try:
+            return self.json()
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+_lock = threading.Lock()
+_session: requests.Session | None = None
+
+
+def session() -> requests.Session:
+    """The process's pooled session (keep-alive per provider host)."""
+    global _session
+    if _session is None:
+        with _lock:
+            if _session is None:
+                s = requests.Session()
+                pool = settings.OUTBOUND_POOL_SIZE
+                adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+                s.mount("http://", adapter)
+                s.mount("https://", adapter)
+                # No proxy, netrc or CA bundle from the environment decides where tokens go.
+                s.trust_env = False
+                _session = s
+    return _session
+
+
+def close_session() -> None:
+    """Drop pooled keep-alive connections (tests, before their server goes away)."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.close()
+            _session = None
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def check_origin(url: str, allowed: Collection[str]) -> None:
+    """Refuse ``url`` unless it is http(s) on one of the ``allowed`` origins, without userinfo."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise OffOrigin("The provider address is not an http(s) URL.")
+    if parts.username is not None or parts.password is not None:
+        raise OffOrigin("The provider address carries credentials.")
+    try:
+        origin = origin_of(url)
+    except ValueError:
+        raise OffOrigin("The provider address has an invalid port.") from None
+    if origin not in {origin_of(a) for a in allowed}:
+        raise OffOrigin("The request would leave the provider's configured hosts.")
+
+
+def _retry_after(headers: Mapping[str, str]) -> int:
+    raw = headers.get("Retry-After", "")
+    try:
+        return max(1, min(int(float(raw)), 3600))
+    except ValueError:
+        return 60
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    origins: Collection[str],
+    bearer: str | None = None,
+    basic: tuple[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    data: bytes | Mapping[str, str] | None = None,
+    json_body: object = None,
+    content_type: str | None = None,
+    idempotent: bool | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+) -> Response:
+    """One provider request on one of ``origins``. Returns the answer whatever its status
+    (3xx included: redirects are never followed); raises :class:`OffOrigin`, :class:`Unreachable`,
+    :class:`TooLarge` or :class:`RateLimited`.
+
+    ``timeout`` bounds the whole answer (connect, headers and body) in seconds; by default the
+    connect and read timeouts of the settings apply and ``OUTBOUND_TOTAL_TIMEOUT`` bounds the
+    total. ``idempotent`` defaults from the method; only idempotent requests are retried, on
+    network errors and 5xx.
+    """
+    check_origin(url, origins)
+    method = method.upper()
+    sent = {"Accept": "application/json"}
+    sent.update(headers or {})
+    if bearer is not None:
+        sent["Authorization"] = f"Bearer {bearer}"
+    if content_type:
+        sent["Content-Type"] = content_type
+    if idempotent is None:
+        idempotent = method in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+    attempts = 1 + (
+        (settings.OUTBOUND_RETRIES if retries is None else retries) if idempotent else 0
+    )
+    total = settings.OUTBOUND_TOTAL_TIMEOUT if timeout is None else timeout
+    connect = min(settings.OUTBOUND_CONNECT_TIMEOUT, total)
+    read = min(settings.OUTBOUND_READ_TIMEOUT, total)
+    limit = settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes
+    for attempt in range(attempts):
+        started = time.perf_counter()
+        deadline = started + total
+        try:
+            with session().request(
+                method,
+                url,
+                headers=sent,
+                params=params,
+                data=data,
+                json=json_body,
+                auth=basic,
+                timeout=(connect, read),
+                stream=True,
+                allow_redirects=False,
+            ) as answer:
+                declared = answer.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise TooLarge(
+                        "The service's answer is larger than the platform accepts.",
+                        status=answer.status_code,
+                    )
+                chunks, size = [], 0
+                for chunk in answer.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(
+                            "The service's answer is larger than the platform accepts.",
+                            status=answer.status_code,
+                        )
+                    if time.perf_counter() > deadline:
+                        raise Unreachable("The service did not answer in time.")
+                    chunks.append(chunk)
+                result = Response(
+                    status=answer.status_code,
+                    content=b"".join(chunks),
+                    content_type=answer.headers.get("Content-Type", ""),
+                    headers=dict(answer.headers),
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    url=url,
+                )
+        except requests.Timeout:
+            failure: OutboundError = Unreachable("The service did not answer in time.")
+        except requests.RequestException as exc:
+            failure = Unreachable(f"The service could not be reached ({type(exc).__name__}).")
+        except Unreachable as exc:
+            failure = exc
+        else:
+            if result.status == 429:
+                wait = _retry_after(result.headers)
+                raise RateLimited(
+                    "The service is rate-limiting the platform.",
+                    retry_after=wait,
+                    headers={"Retry-After": str(wait)},
+                )
+            if result.status >= 500 and attempt + 1 < attempts:
+                time.sleep(settings.OUTBOUND_BACKOFF * (2**attempt))
+                continue
+            return result
+        if attempt + 1 < attempts:
+            time.sleep(settings.OUTBOUND_BACKOFF * (2**attempt))
+            continue
+        raise failure
+    raise AssertionError("unreachable")  # pragma: no cover
