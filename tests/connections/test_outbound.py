@@ -227,10 +227,15 @@ def test_no_app_module_but_the_client_imports_an_http_library():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
+    # Not provider calls: the OAuth server fetching an MCP client's public metadata document
+    # (no provider credential is ever sent; it has its own address and size guards).
+    exempt = {"apps_registry/cimd.py"}
     offenders = []
     for app in ("identity", "audit", "connections", "apps_registry", "consent", "broker", "config"):
         for path in (root / app).rglob("*.py"):
             if path.name == "outbound.py" and path.parent.name == "connections":
+                continue
+            if str(path.relative_to(root)) in exempt:
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
                 names = []
