@@ -56,6 +56,9 @@ class OAuthClient(AbstractApplication):
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        # Django would derive "o auth client" from the class name.
+        verbose_name = "OAuth client"
+        verbose_name_plural = "OAuth clients"
 
     def is_usable(self, request):
         """A client is usable only through a registered, unsuspended App: an orphan client

@@ -138,6 +138,9 @@ def redirect_uri_add(request, pk):
 @require_POST
 def redirect_uri_remove(request, pk):
     app = _own_app(request, pk)
+    if request.POST.get("confirmed") != "yes":
+        messages.error(request, "Nothing was removed: confirm the removal first.")
+        return redirect("apps_registry:detail", pk=app.pk)
     try:
         services.app_remove_redirect_uri(
             app=app, actor=request.user, uri=request.POST.get("uri", ""), request=request
@@ -152,6 +155,9 @@ def redirect_uri_remove(request, pk):
 @require_POST
 def secret_rotate(request, pk):
     app = _own_app(request, pk)
+    if request.POST.get("confirmed") != "yes":
+        messages.error(request, "The secret was not rotated: confirm the rotation first.")
+        return redirect("apps_registry:detail", pk=app.pk)
     try:
         secret = services.app_rotate_secret(app=app, actor=request.user, request=request)
     except RegistryError as error:

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "config.middleware.ContentSecurityPolicyMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "identity.middleware.StaffMFAMiddleware",
+    "identity.middleware.PersonTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -113,7 +114,7 @@ STORAGES = {
 }
 
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "identity:profile"
+LOGIN_REDIRECT_URL = "/access/"
 
 # --- Cache and Celery: Redis when REDIS_URL is set, the embedded default otherwise ---------------
 if ENV.redis_url:

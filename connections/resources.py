@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from django.conf import settings
@@ -22,6 +22,8 @@ _LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 class Resource:
     id: str
     label: str
+    # True/False where the provider says whether it is private (repositories, channels).
+    private: bool | None = field(default=None, compare=False)
 
 
 def canonical_id(kind: str, raw: str) -> str:
@@ -120,7 +122,12 @@ def list_resources(connection, kind: str) -> list[Resource]:
         items = _call(connection, fetch)
         if kind == "repository":
             return [
-                Resource(canonical_id("repository", i["full_name"]), i["full_name"]) for i in items
+                Resource(
+                    canonical_id("repository", i["full_name"]),
+                    i["full_name"],
+                    bool(i["private"]) if "private" in i else None,
+                )
+                for i in items
             ]
         return [Resource(canonical_id("organisation", i["login"]), i["login"]) for i in items]
     if kind == "channel":
@@ -149,7 +156,11 @@ def list_resources(connection, kind: str) -> list[Resource]:
             return items
 
         return [
-            Resource(canonical_id("channel", c["id"]), f"#{c['name']}")
+            Resource(
+                canonical_id("channel", c["id"]),
+                f"#{c['name']}",
+                bool(c["is_private"]) if "is_private" in c else None,
+            )
             for c in _call(connection, fetch)
         ]
     if kind == "folder":

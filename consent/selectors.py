@@ -116,8 +116,11 @@ def list_resources(connection, kind: str) -> ResourceListing:
         label = getattr(resource, "label", None) or (
             resource.get("label") if isinstance(resource, dict) else None
         )
+        private = getattr(resource, "private", None)
+        if isinstance(resource, dict):
+            private = resource.get("private")
         if rid:
-            items.append({"id": str(rid), "label": str(label or rid)})
+            items.append({"id": str(rid), "label": str(label or rid), "private": private})
     return ResourceListing(tuple(items))
 
 

@@ -38,10 +38,10 @@ from consent.catalog import (
     RESOURCE_KINDS,
     SERVICES,
     UNATTENDED_WRITES_SCOPE,
+    provider_scope_words,
 )
 from consent.engine import (
     ChoiceError,
-    Decision,
     Outcome,
     decide,
     resolve_approval,
@@ -211,18 +211,6 @@ def _now():
     return timezone.now()
 
 
-def _chosen_connection(decision: Decision, service: str, form) -> int | None:
-    plan = decision.service(service)
-    if plan is None:
-        return None
-    if plan.pinned is not None:
-        return plan.pinned
-    raw = form.get(f"connection:{service}") if form is not None else None
-    if raw and raw.isdigit() and int(raw) in plan.candidates:
-        return int(raw)
-    return plan.candidates[0] if plan.candidates else None
-
-
 def _screen_context(
     request, *, app, decision, grant, rows, infos, rid, form=None, error="", preselect=None
 ):
@@ -251,67 +239,8 @@ def _screen_context(
         elif scope is None or scope.service is None:
             profile.append(_scope_row(d, scope, form))
     for service in dict.fromkeys(d.service for d in decision.scopes if d.service):
-        plan = decision.service(service)
-        chosen = _chosen_connection(decision, service, form)
-        rows_for_service = []
-        for d in decision.scopes:
-            if d.service != service:
-                continue
-            row = _scope_row(d, CATALOG[d.name], form)
-            kind = CATALOG[d.name].resource_kind
-            if d.outcome in ASKED and kind and chosen is not None and chosen in rows:
-                row["resources"] = _resource_picker(
-                    d.name, kind, rows[chosen], previous.get(d.name, []), form
-                )
-            elif d.outcome == Outcome.GRANTED and kind:
-                row["granted_resources"] = grant.resources.get(d.name, []) if grant else []
-            rows_for_service.append(row)
-        fixes = []
-        if plan is not None:
-            for need in plan.connects:
-                fixes.append(
-                    {
-                        "label": f"Connect {SERVICES[service].name}",
-                        "detail": selectors.provider_name(need.provider),
-                        "url": _connect_url(need.provider, need.scopes, rid),
-                    }
-                )
-            for need in plan.upgrades:
-                connection = info_by_id.get(need.connection_id)
-                fixes.append(
-                    {
-                        "label": f"Upgrade {SERVICES[service].name} access",
-                        "detail": f"{connection.label if connection else ''} "
-                        f"({selectors.provider_name(need.provider)}): also allow "
-                        f"{', '.join(need.missing)}",
-                        "url": _upgrade_url(need.connection_id, need.scopes, rid),
-                    }
-                )
-        accounts = []
-        if plan is not None and plan.needs_choice:
-            accounts = [
-                {
-                    "id": cid,
-                    "label": info_by_id[cid].label,
-                    "provider": selectors.provider_name(info_by_id[cid].provider),
-                    "checked": cid == chosen,
-                }
-                for cid in plan.candidates
-            ]
-        pinned = info_by_id.get(plan.pinned) if plan and plan.pinned else None
-        writes = any(r["is_write"] for r in rows_for_service)
         groups.append(
-            {
-                "service": SERVICES.get(service),
-                "verbs": "read and change" if writes else "read",
-                "writes": writes,
-                "id": service,
-                "rows": rows_for_service,
-                "fixes": fixes,
-                "accounts": accounts,
-                "using": pinned or (info_by_id.get(chosen) if chosen else None),
-                "has_new": any(r["asked"] for r in rows_for_service),
-            }
+            _service_group(service, decision, grant, rows, info_by_id, infos, previous, rid, form)
         )
     durations = [
         {
@@ -339,9 +268,129 @@ def _screen_context(
         "granted_count": len(decision.by_outcome(Outcome.GRANTED)),
         "new_count": len([d for d in decision.scopes if d.outcome != Outcome.GRANTED]),
         "grant_live": decision.grant_live,
+        "session_minutes": int(settings.SESSION_GRANT_WINDOW.total_seconds() // 60),
         "unattended": UNATTENDED_WRITES_SCOPE
         in (grant.scopes if grant and decision.grant_live else ())
         or UNATTENDED_WRITES_SCOPE in (form.getlist("accept") if form is not None else ()),
+    }
+
+
+def _service_pool(service, plan, infos) -> list:
+    """The person's active accounts for ``service`` the app may use (only the pinned one, if any)."""
+    active = [c for c in infos if c.service == service and c.is_active]
+    if plan is not None and plan.pinned is not None:
+        return [c for c in active if c.id == plan.pinned]
+    return active
+
+
+def _shown_account(plan, pool, form) -> int | None:
+    """The account whose lists are shown first: the one chosen in the form, else one that serves."""
+    ids = [c.id for c in pool]
+    raw = form.get(f"connection:{plan.service}") if form is not None and plan else None
+    if raw and raw.isdigit() and int(raw) in ids:
+        return int(raw)
+    if plan is not None and plan.candidates:
+        return plan.candidates[0]
+    return ids[0] if ids else None
+
+
+def _provider_scope_list(names) -> list[dict]:
+    return [{"name": n, "words": provider_scope_words(n)} for n in names]
+
+
+def _service_group(service, decision, grant, rows, info_by_id, infos, previous, rid, form):
+    plan = decision.service(service)
+    pool = _service_pool(service, plan, infos)
+    shown = _shown_account(plan, pool, form)
+    upgrades = {u.connection_id: u for u in (plan.upgrades if plan else ())}
+    serving = set(plan.candidates if plan else ())
+    # Every account is offered whenever there are two or more: choosing one shows its lists at
+    # once (all are rendered; platform.js shows the chosen one), without asking the server again.
+    accounts = []
+    for c in pool:
+        need = upgrades.get(c.id)
+        accounts.append(
+            {
+                "id": c.id,
+                "label": c.label,
+                "provider": selectors.provider_name(c.provider),
+                "checked": c.id == shown,
+                "serves": c.id in serving,
+                "upgrade": {
+                    "url": _upgrade_url(c.id, need.scopes, rid),
+                    "missing": _provider_scope_list(need.missing),
+                }
+                if need is not None and c.id not in serving
+                else None,
+            }
+        )
+    rows_for_service = []
+    for d in decision.scopes:
+        if d.service != service:
+            continue
+        scope = CATALOG[d.name]
+        row = _scope_row(d, scope, form)
+        row["provider_scopes"] = _provider_scope_list(
+            sorted({p for names in scope.provider_scopes.values() for p in names})
+        )
+        kind = scope.resource_kind
+        if d.outcome in ASKED and kind:
+            row["panels"] = [
+                {
+                    "account": account,
+                    "key": f"{d.name}:{account['id']}",
+                    "active": account["id"] == shown,
+                    "picker": _resource_picker(
+                        d.name,
+                        kind,
+                        rows[account["id"]],
+                        previous.get(d.name, []),
+                        form if account["id"] == shown else None,
+                    ),
+                }
+                for account in accounts
+                if account["serves"] and account["id"] in rows
+            ]
+        elif d.outcome == Outcome.GRANTED and kind:
+            row["granted_resources"] = grant.resources.get(d.name, []) if grant else []
+        rows_for_service.append(row)
+    fixes = []
+    if plan is not None:
+        for need in plan.connects:
+            fixes.append(
+                {
+                    "label": f"Connect {SERVICES[service].name}",
+                    "detail": selectors.provider_name(need.provider),
+                    "url": _connect_url(need.provider, need.scopes, rid),
+                    "scopes": _provider_scope_list(need.scopes),
+                }
+            )
+        if not serving:
+            # No account can serve the request yet: upgrading one is the way forward. When one
+            # can, the others' upgrades are offered beside them in the picker instead.
+            for need in plan.upgrades:
+                connection = info_by_id.get(need.connection_id)
+                fixes.append(
+                    {
+                        "label": f"Upgrade {SERVICES[service].name} access",
+                        "detail": f"{connection.label if connection else ''} "
+                        f"({selectors.provider_name(need.provider)})",
+                        "url": _upgrade_url(need.connection_id, need.scopes, rid),
+                        "scopes": _provider_scope_list(need.missing),
+                    }
+                )
+    writes = any(r["is_write"] for r in rows_for_service)
+    using = next((a for a in accounts if a["id"] == shown), None)
+    return {
+        "service": SERVICES.get(service),
+        "verbs": "read and change" if writes else "read",
+        "writes": writes,
+        "id": service,
+        "rows": rows_for_service,
+        "fixes": fixes,
+        "accounts": accounts if len(accounts) > 1 else [],
+        "using": using,
+        "has_new": any(r["asked"] for r in rows_for_service),
     }
 
 
@@ -351,8 +400,8 @@ def _scope_row(d, scope, form):
         "decision": d,
         "scope": scope,
         "is_write": bool(scope and scope.is_write),
-        # Optional scopes start ticked, unless the person declined them before.
-        "checked": d.outcome == Outcome.NEW if accepted is None else d.name in accepted,
+        # Every optional permission starts off: the person opts in.
+        "checked": False if accepted is None else d.name in accepted,
         "asked": d.outcome in ASKED,
     }
 
@@ -379,6 +428,7 @@ def _resource_picker(scope_name, kind, connection, previous, form):
     shown += [item for item in matches if item["id"] not in selected][:RESOURCES_SHOWN]
     return {
         "items": [dict(item, checked=item["id"] in selected) for item in shown],
+        "selected": [item for item in listing.items if item["id"] in selected],
         "hidden_count": max(0, len(matches) - len(shown)),
         "total": len(listing.items),
         "query": query,

@@ -26,6 +26,12 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra_fields)
 
 
+class DigestEmail(models.TextChoices):
+    OFF = "off", "Off"
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person. Signs in with an e-mail address; there is no username."""
 
@@ -34,6 +40,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # An IANA name ("Europe/Paris"); empty until the browser reports it on the first visit.
+    # Pages show times in it (identity.middleware.PersonTimeZoneMiddleware).
+    time_zone = models.CharField(max_length=64, blank=True)
+    # The "while you were away" digest by e-mail: off unless the person turns it on.
+    digest_email = models.CharField(
+        max_length=10, choices=DigestEmail.choices, default=DigestEmail.OFF
+    )
+    digest_email_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the person last looked at Your access: the digest covers what happened since.
+    access_seen_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 

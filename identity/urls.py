@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from identity import views
 
@@ -7,4 +9,11 @@ app_name = "identity"
 urlpatterns = [
     path("", views.home, name="home"),
     path("profile/", views.profile, name="profile"),
+    path("profile/time-zone/", views.time_zone_detected, name="time-zone"),
+    # Browsers ask for /favicon.ico on every page that names none (the admin, the API docs).
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("platform/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
 ]

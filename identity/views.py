@@ -1,10 +1,15 @@
 from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from identity.forms import ProfileSettingsForm, valid_time_zone
 from identity.mfa import has_mfa
 
 
@@ -18,10 +23,39 @@ def admin_login(request, extra_context=None):
 
 def home(request):
     if request.user.is_authenticated:
-        return redirect("identity:profile")
+        return redirect("/access/")
     return render(request, "identity/home.html")
 
 
 @login_required
 def profile(request):
-    return render(request, "identity/profile.html", {"mfa_enabled": has_mfa(request.user)})
+    form = ProfileSettingsForm(
+        request.POST if request.method == "POST" else None, instance=request.user
+    )
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your settings are saved.")
+        return redirect("identity:profile")
+    return render(
+        request,
+        "identity/profile.html",
+        {"mfa_enabled": has_mfa(request.user), "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_POST
+def time_zone_detected(request):
+    """The browser's time zone, sent once by platform.js while the profile has none.
+
+    It never overwrites a zone the person chose: only an empty setting is filled.
+    """
+    zone = request.POST.get("time_zone", "")
+    if not valid_time_zone(zone):
+        return JsonResponse(
+            {"error": {"code": "invalid_time_zone", "message": "Not a known time zone."}},
+            status=400,
+        )
+    get_user_model().objects.filter(pk=request.user.pk, time_zone="").update(time_zone=zone)
+    return JsonResponse({"time_zone": zone})

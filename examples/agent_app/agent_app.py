@@ -296,9 +296,18 @@ class Platform:
             raise AppError(code, error.get("message", ""), details)
         raise AppError("api_error", "Gave up after retrying.")
 
-    def repos(self) -> list[dict]:
-        _, body = self.call("GET", "api/v1/github/repos")
-        return body.get("items", [])
+    def repos(self, *, max_pages: int = 50) -> list[dict]:
+        """Every selected repository: the broker pages its lists, so follow ``next_page``."""
+        items: list[dict] = []
+        page = None
+        for _ in range(max_pages):
+            path = "api/v1/github/repos" + (f"?page={quote(page)}" if page else "")
+            _, body = self.call("GET", path)
+            items += body.get("items", [])
+            page = body.get("next_page")
+            if not page:
+                break
+        return items
 
     def comment(self, repo: str, issue: int, text: str, *, wait: float, every: float) -> dict:
         owner, _, name = repo.partition("/")
@@ -345,35 +354,61 @@ def print_outcome(action: dict) -> int:
     return EXIT_CODES[status]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _add_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
     parser.add_argument(
-        "--platform", default=os.environ.get("PLATFORM_URL", "http://127.0.0.1:8000")
+        "--platform", default=default(os.environ.get("PLATFORM_URL", "http://127.0.0.1:8000"))
     )
-    parser.add_argument("--client-id", default=os.environ.get("AGENT_CLIENT_ID", "demo-agent"))
-    parser.add_argument("--client-secret", default=os.environ.get("AGENT_CLIENT_SECRET", ""))
-    parser.add_argument("--scope", default=os.environ.get("AGENT_SCOPES", DEFAULT_SCOPES))
+    parser.add_argument(
+        "--client-id", default=default(os.environ.get("AGENT_CLIENT_ID", "demo-agent"))
+    )
+    parser.add_argument(
+        "--client-secret", default=default(os.environ.get("AGENT_CLIENT_SECRET", ""))
+    )
+    parser.add_argument("--scope", default=default(os.environ.get("AGENT_SCOPES", DEFAULT_SCOPES)))
     parser.add_argument(
         "--token-file",
-        default=os.environ.get("AGENT_TOKEN_FILE", "~/.config/agent_app/token.json"),
+        default=default(os.environ.get("AGENT_TOKEN_FILE", "~/.config/agent_app/token.json")),
     )
-    parser.add_argument("--port", type=int, default=0, help="loopback port (0: any free port)")
-    parser.add_argument("--no-browser", action="store_true", help="print the URL, do not open it")
-    parser.add_argument("--login-timeout", type=float, default=300)
-    parser.add_argument("--wait", type=float, default=600, help="seconds to wait for approval")
-    parser.add_argument("--poll", type=float, default=2, help="seconds between status checks")
+    parser.add_argument(
+        "--port", type=int, default=default(0), help="loopback port (0: any free port)"
+    )
+    parser.add_argument(
+        "--no-browser",
+        action="store_true",
+        default=default(False),
+        help="print the URL, do not open it",
+    )
+    parser.add_argument("--login-timeout", type=float, default=default(300))
+    parser.add_argument(
+        "--wait", type=float, default=default(600), help="seconds to wait for approval"
+    )
+    parser.add_argument(
+        "--poll", type=float, default=default(2), help="seconds between status checks"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _add_options(parser, suppress=False)
+    # The same options after the command too (`agent_app.py demo --no-browser`): on a
+    # subcommand they default to "not given", so they never override one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("login")
-    commands.add_parser("repos")
-    comment = commands.add_parser("comment")
+    commands.add_parser("login", parents=[common])
+    commands.add_parser("repos", parents=[common])
+    comment = commands.add_parser("comment", parents=[common])
     comment.add_argument("repo", help="owner/repo")
     comment.add_argument("issue", type=int)
     comment.add_argument("text")
-    demo = commands.add_parser("demo")
+    demo = commands.add_parser("demo", parents=[common])
     demo.add_argument("--issue", type=int, default=1)
     demo.add_argument("--text", default="Hello from the example agent app.")
-    commands.add_parser("logout")
-    mcp = commands.add_parser("mcp", help="talk to the platform's MCP endpoint (/mcp) instead")
+    commands.add_parser("logout", parents=[common])
+    mcp = commands.add_parser("mcp", parents=[common], help="talk to the platform's MCP endpoint (/mcp) instead")
     mcp.add_argument(
         "--client-metadata-url",
         default=os.environ.get("AGENT_CLIENT_METADATA_URL", ""),

@@ -16,7 +16,7 @@ def test_developer_registers_an_app_and_rotates_its_secret(live_server, page):
     page.fill("input[name=login]", developer.email)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/profile/")
+    page.wait_for_url(f"{live_server.url}/access/")
     page.goto(f"{live_server.url}/developer/apps/new/")
     page.fill("input[name=name]", "Acme Notes")
     page.fill("textarea[name=redirect_uris]", "https://notes.example.com/callback")
@@ -35,7 +35,11 @@ def test_developer_registers_an_app_and_rotates_its_secret(live_server, page):
     assert "Redirect URI added." in page.content()
     assert "http://127.0.0.1:8765/callback" in page.content()
     shot(page, "apps-03-detail")
-    page.click("button:has-text('Rotate the client secret')")
+    # Rotating asks first, consequences before the button.
+    page.click("summary:has-text('Rotate the client secret')")
+    assert page.is_visible("text=The current one stops working when the grace period ends")
+    shot(page, "apps-04-rotate-confirm")
+    page.click("#rotate-secret-confirm")
     new_secret = page.inner_text("code.secret")
     assert new_secret != secret
     app = App.objects.get()

@@ -80,13 +80,21 @@ def test_edit_redirect_uris_and_rotate(client):
         f"/developer/apps/{app.pk}/redirect-uris/remove/",
         {"uri": "https://app.example.com/callback"},
     )
+    # Not confirmed: nothing removed.
+    assert "https://app.example.com/callback" in OAuthClient.objects.get().redirect_uris
+    client.post(
+        f"/developer/apps/{app.pk}/redirect-uris/remove/",
+        {"uri": "https://app.example.com/callback", "confirmed": "yes"},
+    )
     assert OAuthClient.objects.get().redirect_uris == "http://[::1]:9000/cb"
     response = client.post(
         f"/developer/apps/{app.pk}/redirect-uris/add/", {"uri": "ftp://x"}, follow=True
     )
     assert "https" in response.content.decode()
     assert OAuthClient.objects.get().redirect_uris == "http://[::1]:9000/cb"
-    response = client.post(f"/developer/apps/{app.pk}/rotate-secret/")
+    unconfirmed = client.post(f"/developer/apps/{app.pk}/rotate-secret/")
+    assert unconfirmed.status_code == 302
+    response = client.post(f"/developer/apps/{app.pk}/rotate-secret/", {"confirmed": "yes"})
     new_secret = response.context["secret"]
     assert new_secret != old_secret
     assert check_password(new_secret, OAuthClient.objects.get().client_secret)

@@ -336,7 +336,10 @@ def test_optional_scope_declined(client, person, pkce, monkeypatch):
     github(person)
     slack(person)
     screen = client.get(authorize_url(app, [GH_READ, SLACK_READ], challenge=pkce[1]))
-    assert b"Optional: untick to decline" in screen.content
+    html = screen.content.decode()
+    assert "Optional: tick to allow" in html
+    # Every optional permission starts off: the person opts in.
+    assert f'name="accept" value="{SLACK_READ}" checked' not in html
     response = approve(client, screen, resources={GH_READ: ["octo/repo2"]})
     assert response.status_code == 302
     assert Grant.objects.get().scopes == [GH_READ]
@@ -358,6 +361,44 @@ def test_two_accounts_of_one_provider_choose_one(client, person, pkce, monkeypat
     )
     assert response.status_code == 302
     assert Grant.objects.get().connections == {"github": second.pk}
+
+
+def test_picker_offers_every_account_even_one_that_needs_more_access(
+    client, person, pkce, monkeypatch
+):
+    fake_resources(monkeypatch)
+    app = make_app([GH_READ])
+    serving = github(person, login="hubot")
+    narrow = github(person, scopes=("read:user",), login="octocat")
+    screen = client.get(authorize_url(app, [GH_READ], challenge=pkce[1]))
+    html = screen.content.decode()
+    assert 'data-account-picker="github"' in html
+    assert f'name="connection:github" value="{serving.pk}" checked' in html
+    assert f'name="connection:github" value="{narrow.pk}"' in html
+    # The narrow account offers its upgrade beside it, explained in words; approval stays possible.
+    assert f'id="upgrade-{narrow.pk}"' in html and "Full control of private repositories" in html
+    assert "the platform first needs access to your" not in html
+    assert 'id="approve" disabled' not in html
+
+
+def test_resource_list_shows_count_summary_and_private_markers(client, person, pkce, monkeypatch):
+    fake_resources(
+        monkeypatch,
+        {
+            "repository": (
+                {"id": "octo/secret", "label": "octo/secret", "private": True},
+                {"id": "octo/open", "label": "octo/open", "private": False},
+            )
+        },
+    )
+    app = make_app([GH_READ])
+    github(person)
+    screen = client.get(authorize_url(app, [GH_READ], challenge=pkce[1]))
+    html = screen.content.decode()
+    assert "0</span> of 2 selected" in html and "nothing yet" in html
+    assert '<span class="badge private">Private</span>' in html
+    assert '<span class="badge public">Public</span>' in html
+    assert "<code>repo</code>: Full control of private repositories" in html
 
 
 def test_someone_elses_connection_cannot_be_chosen(client, person, pkce, monkeypatch):

@@ -150,6 +150,27 @@ def test_lists_the_selected_repositories_with_the_bearer_token(platform, token_f
     assert call[2]["Authorization"] == "Bearer access-1"
 
 
+def test_lists_every_page_of_selected_repositories(platform, token_file, capsys):
+    platform.on(
+        "GET",
+        REPOS,
+        (200, {"items": [{"full_name": "octo-demo/docs"}], "next_page": "2"}),
+        (200, {"items": [{"full_name": "octocat/hello-world"}], "next_page": None}),
+    )
+    assert run(platform, token_file, "repos") == 0
+    out = capsys.readouterr().out
+    assert "REPO octo-demo/docs" in out and "REPO octocat/hello-world" in out
+    assert [r[1] for r in platform.requests if r[1].startswith(REPOS)] == [REPOS, REPOS + "?page=2"]
+
+
+def test_options_work_before_and_after_the_command(platform, token_file, capsys):
+    platform.on("GET", REPOS, (200, {"items": [], "next_page": None}))
+    # As the README writes it: the option after the command.
+    assert run(platform, token_file, "repos", "--no-browser", "--poll", "0.01") == 0
+    assert agent_app.main(["--no-browser", "--platform", platform.url, "--token-file",
+                           str(token_file), "repos"]) == 0  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("code", "status", "details", "advice"),
     [

@@ -12,6 +12,6 @@ def test_person_signs_up_and_sees_profile(live_server, page):
     page.fill("input[name=password1]", "a long safe passphrase 7")
     page.fill("input[name=password2]", "a long safe passphrase 7")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/profile/")
+    page.wait_for_url(f"{live_server.url}/access/")
     assert "grace@example.com" in page.content()
-    shot(page, "identity-02-profile")
+    shot(page, "identity-02-landed-on-your-access")

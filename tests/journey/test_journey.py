@@ -59,7 +59,7 @@ def test_the_newcomers_journey(layout, browser, tmp_path):
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{url}/profile/")
+    page.wait_for_url(f"{url}/access/")
     shot(page, "journey-02-profile")
 
     # 2. Connect the sandbox GitHub (the platform's built-in provider, over real HTTP).

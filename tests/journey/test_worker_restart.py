@@ -86,7 +86,7 @@ def test_killing_the_worker_loses_no_approved_write_and_no_refresh(layout, brows
     page.fill("input[name=login]", PERSON)
     page.fill("input[name=password]", PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{layout.url}/profile/")
+    page.wait_for_url(f"{layout.url}/access/")
 
     raw = shell_value(layout, GRANT_AND_TOKEN.format(email=PERSON, repo=REPO))
     token_file = tmp_path / "token.json"
