@@ -408,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--issue", type=int, default=1)
     demo.add_argument("--text", default="Hello from the example agent app.")
     commands.add_parser("logout", parents=[common])
-    mcp = commands.add_parser("mcp", parents=[common], help="talk to the platform's MCP endpoint (/mcp) instead")
+    mcp = commands.add_parser(
+        "mcp", parents=[common], help="talk to the platform's MCP endpoint (/mcp) instead"
+    )
     mcp.add_argument(
         "--client-metadata-url",
         default=os.environ.get("AGENT_CLIENT_METADATA_URL", ""),

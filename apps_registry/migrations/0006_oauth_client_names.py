@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('apps_registry', '0003_oauthclient_previous_client_secret_and_more'),
+        ('apps_registry', '0005_code_without_redirect_uri'),
     ]
 
     operations = [
