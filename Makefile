@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEV_ENV := DJANGO_DEBUG=1
+PORT ?= 8000
+# The sandbox provider is served by the web process: it follows PORT unless set.
+SANDBOX_BASE_URL ?= http://127.0.0.1:$(PORT)
+DEV_ENV := DJANGO_DEBUG=1 PORT=$(PORT) SANDBOX_BASE_URL=$(SANDBOX_BASE_URL)
 
 .PHONY: install run test lint format browser migrate demo clean prod journey
 
@@ -20,7 +23,7 @@ migrate: install
 demo: migrate
 	$(DEV_ENV) $(BIN)/python manage.py seed_demo
 
-## Create the environment, migrate, seed the demo, serve web + worker + beat on :8000.
+## Create the environment, migrate, seed the demo, serve web + worker + beat on :$(PORT) (8000).
 run: demo
 	# The Procfile names `python` and `celery`: the venv comes first on PATH.
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(DEV_ENV) $(BIN)/honcho start -f Procfile.dev

@@ -92,6 +92,15 @@ class UpstreamError(BrokerError):
     message = "The service answered with an error."
 
 
+class UpstreamTokenRejected(BrokerError):
+    code = "upstream_token_rejected"
+    status_code = status.HTTP_502_BAD_GATEWAY
+    message = (
+        "The service rejects the connection's token even after a refresh; the person may need to "
+        "reconnect it."
+    )
+
+
 class RateLimited(BrokerError):
     code = "rate_limited"
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
@@ -129,6 +138,7 @@ REFUSALS: dict[str, type[BrokerError]] = {
         UpstreamUnavailable,
         UpstreamRateLimited,
         UpstreamError,
+        UpstreamTokenRejected,
         RateLimited,
         InvalidRequest,
         NotFound,

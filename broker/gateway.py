@@ -38,8 +38,13 @@ def load_connection(connection_id: int):
     return connection_load_for_use(connection_id=connection_id)
 
 
-def access_token(connection, *, force_refresh: bool = False) -> str:
-    """A usable provider token; raises broker errors instead of the connections layer's."""
+def access_token(
+    connection, *, rejected_token: str | None = None, deadline: float | None = None
+) -> str:
+    """A usable provider token; raises broker errors instead of the connections layer's.
+
+    ``rejected_token``: the provider answered 401 to it, so refresh once (unless someone already
+    did, or that token already came from a refresh the provider rejected: then 502)."""
     from broker import exceptions
     from connections import exceptions as cx
     from connections.services import get_valid_access_token
@@ -47,12 +52,37 @@ def access_token(connection, *, force_refresh: bool = False) -> str:
     try:
         # ``connection`` comes from load_connection in this request: the vault's read is it.
         return get_valid_access_token(
-            connection, force_refresh=force_refresh, current=not force_refresh
+            connection,
+            current=rejected_token is None,
+            rejected_token=rejected_token,
+            deadline=deadline,
         )
     except cx.ConnectionNeedsReauthorization:
         raise exceptions.ConnectionNeedsReauthorization(url=reconnect_url(connection)) from None
-    except cx.ProviderUnavailable:
-        raise exceptions.UpstreamUnavailable() from None
+    except cx.TokenRejected as exc:
+        raise exceptions.UpstreamTokenRejected(exc.message) from None
+    except cx.ProviderUnavailable as exc:
+        raise exceptions.UpstreamUnavailable(headers={"Retry-After": "5"}, retry_after=5) from exc
+
+
+def token_rejected(connection, *, token: str) -> None:
+    """The provider answered 401 to a token the vault just refreshed: remember it."""
+    from connections.services import connection_token_rejected
+
+    connection_token_rejected(connection=connection, token=token)
+
+
+def call_outcome(connection, *, failed: str | None) -> None:
+    """Count a brokered call's outcome on the connection ("needs attention" after repeats).
+    ``failed`` is the reason for a provider-side failure, None for a call that worked."""
+    from connections.services import connection_call_failed, connection_call_succeeded
+
+    if connection is None:
+        return
+    if failed:
+        connection_call_failed(connection_id=connection.pk, reason=failed)
+    else:
+        connection_call_succeeded(connection=connection)
 
 
 def reconnect_url(connection=None, *, provider: str | None = None, scope: str = "") -> str:

@@ -575,9 +575,11 @@ _SLACK_AUTH = object()  # Slack's way of saying 401
 
 
 def _send(*, operation, connection, url, data, content_type, json_body, record, method=None):
-    """Call with a vault token; on a provider 401 force one refresh and retry once."""
-    for force in (False, True):
-        token = gateway.access_token(connection, force_refresh=force)
+    """Call with a vault token; on a provider 401 refresh once (naming the rejected token, so a
+    second request of the same call reuses the new one) and retry once."""
+    rejected = None
+    for _attempt in range(2):
+        token = gateway.access_token(connection, rejected_token=rejected)
         response = upstream.call(
             method or operation.http_method,
             url,
@@ -587,23 +589,22 @@ def _send(*, operation, connection, url, data, content_type, json_body, record, 
             content_type=content_type,
             json_body=json_body,
         )
-        del token
         record.upstream_status = response.status
         record.upstream_ms = (record.upstream_ms or 0) + response.elapsed_ms
-        if response.status == 401:
-            continue
+        unauthorized = response.status == 401
         if operation.ok_key and response.status == 200 and method is None:
             try:
-                parsed = _interpret(operation, response)
+                unauthorized = _interpret(operation, response) is _SLACK_AUTH
             except exceptions.BrokerError:
                 return response
-            if parsed is _SLACK_AUTH:
-                continue
-        return response
-    raise exceptions.ConnectionNeedsReauthorization(
-        "The service no longer accepts this connection; the person must reconnect it.",
-        url=gateway.reconnect_url(connection),
-    )
+        if not unauthorized:
+            return response
+        rejected = token
+        del token
+    # Refreshed once and still refused: say so (502), and remember it so the next call does not
+    # rotate the refresh token again.
+    gateway.token_rejected(connection, token=rejected)
+    raise exceptions.UpstreamTokenRejected()
 
 
 def perform(

@@ -82,6 +82,14 @@ class Env:
     broker_rate_limit_per_app: int = 1200
     broker_rate_limit_per_grant: int = 300
     broker_rate_limit_window_seconds: int = 60
+    # run (issue 11): the overall deadline of one brokered call (every attempt and refresh inside
+    # it), well under gunicorn's 30 s timeout, and the share of the web's threads one provider
+    # may hold at once; lifetimes and refresh timing (short values make a long run short).
+    broker_call_deadline_seconds: float = 8.0
+    broker_provider_concurrency: int = 2
+    sandbox_token_lifetime_seconds: int = 600
+    connection_refresh_margin_seconds: int = 300
+    connection_refresh_sweep_seconds: int = 60
     # production (issue 8): outgoing e-mail (sign-up verification, password reset).
     email: Mapping[str, object] = field(default_factory=dict)
     email_from: str = "Agent Access Platform <no-reply@localhost>"
@@ -107,6 +115,18 @@ def parse_int(name: str, raw: str | None, default: int, *, minimum: int = 1) -> 
         raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def parse_seconds(name: str, raw: str | None, default: float, *, minimum: float = 0.1) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {raw.strip()}.")
     return value
 
 
@@ -138,7 +158,14 @@ def parse_database_url(raw: str | None) -> tuple[str, dict]:
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)
         # Without a timeout SQLite answers "database is locked" as soon as a worker writes.
-        config["OPTIONS"] = {"timeout": 20}
+        # IMMEDIATE: a transaction takes the write lock when it begins, so two processes never
+        # both read and then fail to upgrade to writing (SQLite answers that at once, whatever
+        # the timeout). WAL: the web keeps reading while the worker writes.
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
     return url, config
 
 
@@ -429,6 +456,25 @@ def load(environ: Mapping[str, str]) -> Env:
         ),
         broker_rate_limit_window_seconds=parse_int(
             "BROKER_RATE_LIMIT_WINDOW_SECONDS", environ.get("BROKER_RATE_LIMIT_WINDOW_SECONDS"), 60
+        ),
+        # run (issue 11)
+        broker_call_deadline_seconds=parse_seconds(
+            "BROKER_CALL_DEADLINE_SECONDS", environ.get("BROKER_CALL_DEADLINE_SECONDS"), 8.0
+        ),
+        broker_provider_concurrency=parse_int(
+            "BROKER_PROVIDER_CONCURRENCY", environ.get("BROKER_PROVIDER_CONCURRENCY"), 2
+        ),
+        sandbox_token_lifetime_seconds=parse_int(
+            "SANDBOX_TOKEN_LIFETIME_SECONDS", environ.get("SANDBOX_TOKEN_LIFETIME_SECONDS"), 600
+        ),
+        connection_refresh_margin_seconds=parse_int(
+            "CONNECTION_REFRESH_MARGIN_SECONDS",
+            environ.get("CONNECTION_REFRESH_MARGIN_SECONDS"),
+            300,
+            minimum=0,
+        ),
+        connection_refresh_sweep_seconds=parse_int(
+            "CONNECTION_REFRESH_SWEEP_SECONDS", environ.get("CONNECTION_REFRESH_SWEEP_SECONDS"), 60
         ),
         # production (issue 8)
         email=parse_email_url(environ.get("EMAIL_URL"), debug=debug),

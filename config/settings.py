@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from pathlib import Path
 
 from config.env import BASE_DIR, load_or_exit
 
@@ -127,19 +128,27 @@ if ENV.redis_url:
     CELERY_BROKER_URL = ENV.redis_url
     CELERY_RESULT_BACKEND = ENV.redis_url
 else:
-    # Embedded default: no Redis needed. Celery's broker is kombu's filesystem transport under
-    # var/celery, shared by the web process and the one worker (which also runs beat, `-B`).
+    # Embedded default: no Redis needed. Celery's broker is kombu's filesystem transport, shared
+    # by the web process and the one worker (which also runs beat, `-B`). Its folders live beside
+    # the SQLite database (var/celery/ by default), so a second platform on another database file
+    # (a test's) never reads this one's queue; kombu's exchange table ("control") goes there too.
+    _embedded = (
+        Path(ENV.database["NAME"]).parent
+        if ENV.database["ENGINE"].endswith("sqlite3")
+        else BASE_DIR / "var"
+    ) / "celery"
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BASE_DIR / "var" / "celery" / "queue"),
-        "data_folder_out": str(BASE_DIR / "var" / "celery" / "queue"),
-        "processed_folder": str(BASE_DIR / "var" / "celery" / "processed"),
+        "data_folder_in": str(_embedded / "queue"),
+        "data_folder_out": str(_embedded / "queue"),
+        "processed_folder": str(_embedded / "processed"),
+        "control_folder": str(_embedded / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = None
-    for folder in ("queue", "processed"):
-        (BASE_DIR / "var" / "celery" / folder).mkdir(parents=True, exist_ok=True)
+    for folder in ("queue", "processed", "control"):
+        (_embedded / folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies mid-way is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -294,7 +303,7 @@ CONNECTION_PROVIDERS = [
 ]
 # Where the platform reaches its own sandbox (over real HTTP); tests use live_server.url.
 SANDBOX_BASE_URL = ENV.sandbox_base_url
-SANDBOX_ACCESS_TOKEN_SECONDS = 600
+SANDBOX_ACCESS_TOKEN_SECONDS = ENV.sandbox_token_lifetime_seconds
 SOCIALACCOUNT_ADAPTER = "connections.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_PROVIDERS = {
     provider: {"OAUTH_PKCE_ENABLED": True}
@@ -303,7 +312,7 @@ SOCIALACCOUNT_PROVIDERS = {
     )
 }  # fmt: skip
 # Refresh: the sweep refreshes tokens expiring within this margin; failures back off.
-CONNECTION_REFRESH_MARGIN_SECONDS = 300
+CONNECTION_REFRESH_MARGIN_SECONDS = ENV.connection_refresh_margin_seconds
 CONNECTION_REFRESH_TIMEOUT_SECONDS = 10
 # Every call to a provider goes through connections.outbound: pooled, pinned to the provider's
 # hosts, no redirects, no proxy from the environment, bounded in time and size, retried
@@ -316,9 +325,14 @@ OUTBOUND_RETRIES = 2
 OUTBOUND_BACKOFF = 0.2
 OUTBOUND_MAX_BYTES = 10 * 1024 * 1024
 CONNECTION_REFRESH_MAX_BACKOFF_SECONDS = 3600
+# One refresher per connection holds a lease this long (connections/refresh.py); a refresher
+# that died is taken over after it. Longer than any token request can take.
+CONNECTION_REFRESH_LEASE_SECONDS = 3 * CONNECTION_REFRESH_TIMEOUT_SECONDS
+# After this many refreshes or brokered calls in a row fail, the connection "needs attention".
+CONNECTION_ATTENTION_AFTER_FAILURES = 3
 CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
     "task": "connections.tasks.refresh_sweep",
-    "schedule": 60.0,
+    "schedule": float(ENV.connection_refresh_sweep_seconds),
 }
 
 # --- Security ---------------------------------------------------------------------------------

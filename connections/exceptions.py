@@ -36,6 +36,25 @@ class ProviderUnavailable(ConnectionProblem):
     default_message = "The connected service is temporarily unavailable."
 
 
+class RefreshInProgress(ProviderUnavailable):
+    """Someone else is refreshing this connection's token right now (and did not finish in the
+    time this caller could wait)."""
+
+    default_message = "The connection is being refreshed; try again shortly."
+
+
+class TokenRejected(ConnectionProblem):
+    """The provider keeps answering 401 to a token that was just refreshed: reported, without
+    rotating the refresh token again on every call."""
+
+    code = "upstream_token_rejected"
+    status_code = 502
+    default_message = (
+        "The service rejects the connection's token even after a refresh; the person may need "
+        "to reconnect it."
+    )
+
+
 class TokenEndpointError(Exception):
     """The provider's token endpoint refused or answered something unusable (connect flow)."""
 

@@ -44,6 +44,18 @@ class Connection(models.Model):
     token_key_id = models.CharField(max_length=16, blank=True, db_index=True)
     refresh_failures = models.PositiveIntegerField(default=0)
     next_refresh_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The refresh lease (connections/refresh.py): who is refreshing now, and until when. Taken and
+    # given back in short transactions, so no transaction stays open during the provider call.
+    refresh_lease_id = models.CharField(max_length=32, blank=True)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
+    # The current access token was refreshed once and the provider still answered 401: the next
+    # 401 on it is reported (502) instead of rotating the refresh token on every call.
+    token_rejected_at = models.DateTimeField(null=True, blank=True)
+    # Consecutive brokered calls that failed at the provider (timeouts, 5xx, rejected tokens) and
+    # the last reason, for "needs attention" on the connections page and Your access.
+    call_failures = models.PositiveIntegerField(default=0)
+    last_failure_reason = models.CharField(max_length=500, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
@@ -78,6 +90,18 @@ class Connection(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def needs_attention(self) -> bool:
+        """Active, but its refreshes or its calls keep failing (the person should look)."""
+        after = settings.CONNECTION_ATTENTION_AFTER_FAILURES
+        return self.is_active and (self.refresh_failures >= after or self.call_failures >= after)
+
+    @property
+    def attention_reason(self) -> str:
+        if not self.needs_attention:
+            return ""
+        return self.last_failure_reason or "Calls to this service keep failing."
 
     @property
     def has_token(self) -> bool:

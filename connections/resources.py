@@ -88,7 +88,7 @@ def _call(connection, fetch):
     token = get_valid_access_token(connection)
     response = fetch(token)
     if response is None:
-        token = get_valid_access_token(connection, force_refresh=True)
+        token = get_valid_access_token(connection, rejected_token=token)
         response = fetch(token)
         if response is None:
             raise ConnectionNeedsReauthorization(connection=connection)

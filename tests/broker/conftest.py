@@ -66,16 +66,24 @@ def fake(_fake_server, settings, monkeypatch):
 
     from broker import gateway
 
-    def access_token(connection, *, force_refresh=False):
+    def access_token(connection, *, rejected_token=None, deadline=None):
+        # The vault's contract (connections.refresh.get_valid_access_token) without its token
+        # endpoint: a rejected token is refreshed once, unless already replaced or already
+        # rejected after a refresh.
+        from broker import exceptions
         from connections.models import Connection
 
-        connection = Connection.objects.get(pk=connection.pk)
-        if force_refresh:
-            connection.access_token = f"provider-secret-refreshed-{secrets.token_hex(8)}"
-            connection.save(update_fields=["access_token"])
-            f.valid_tokens.add(connection.access_token)
+        row = Connection.objects.get(pk=connection.pk)
+        if rejected_token is not None and row.access_token == rejected_token:
+            if row.token_rejected_at is not None:
+                raise exceptions.UpstreamTokenRejected()
+            row.access_token = f"provider-secret-refreshed-{secrets.token_hex(8)}"
+            row.token_rejected_at = None
+            row.save(update_fields=["access_token", "token_rejected_at"])
+            f.valid_tokens.add(row.access_token)
             f.refreshes = getattr(f, "refreshes", 0) + 1
-        return connection.access_token
+        connection.access_token = row.access_token
+        return row.access_token
 
     f.refreshes = 0
     monkeypatch.setattr(gateway, "access_token", access_token)

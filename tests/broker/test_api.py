@@ -356,11 +356,19 @@ def test_provider_401_refreshes_once_and_retries(world):
     assert len(tokens) == 2 and tokens[0] != tokens[1]
 
 
-def test_provider_401_after_refresh_needs_reauthorization(world):
+def test_provider_401_after_refresh_is_502_and_does_not_refresh_every_call(world):
     world.fake.fail_next = [(401, {}, b"{}"), (401, {}, b"{}")]
     r = world.get("github/repos/octo/hello")
-    assert r.status_code == 409 and err(r) == "connection_needs_reauthorization"
+    assert r.status_code == 502 and err(r) == "upstream_token_rejected"
     assert world.fake.refreshes == 1
+    # The new token is still refused: reported again, without another refresh (each would
+    # rotate the refresh token).
+    world.fake.fail_next = [(401, {}, b"{}")]
+    r = world.get("github/repos/octo/hello")
+    assert r.status_code == 502 and err(r) == "upstream_token_rejected"
+    assert world.fake.refreshes == 1
+    # Once the provider accepts it again, calls work.
+    assert world.get("github/repos/octo/hello").status_code == 200
 
 
 def test_slack_invalid_auth_refreshes(world):

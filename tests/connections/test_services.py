@@ -171,8 +171,12 @@ def test_force_refresh_after_provider_401(make_connection):
     SandboxToken.objects.filter(token_digest=digest(connection.access_token)).update(
         revoked_at=timezone.now()
     )
-    token = get_valid_access_token(connection, force_refresh=True)
-    assert token != connection.access_token
+    old = connection.access_token
+    token = get_valid_access_token(connection, rejected_token=old)
+    assert token != old
+    # The caller's connection now carries the new token, so its next request does not meet a
+    # second 401 and refresh again (one refresh per expiry).
+    assert connection.access_token == token
     assert refreshes().count() == 1
 
 
@@ -299,7 +303,7 @@ def test_a_row_loaded_for_use_is_not_read_again(make_connection):
         for f in Connection._meta.concrete_fields
         if f.attname
         not in {"id", "user_id", "provider", "status", "access_token", "token_expires_at"}
-        | {"last_used_at"}
+        | {"last_used_at", "token_rejected_at", "call_failures"}
     }  # never the refresh token
     with CaptureQueriesContext(db) as ctx:
         assert get_valid_access_token(row, current=True) == connection.access_token
