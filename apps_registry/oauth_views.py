@@ -35,7 +35,7 @@ from apps_registry.oauth import (
     parse_client_credentials,
 )
 from apps_registry.ratelimit import limiter
-from config.network import client_address
+from audit.network import client_address
 
 
 def failed_auth_key(ip: str, client_id: str) -> str:
@@ -55,7 +55,7 @@ def oauth_error(error: str, description: str, status: int = 400, headers=None) -
 
 
 def client_ip(request) -> str:
-    # Behind trusted proxies, the client named in X-Forwarded-For (config/network.py).
+    # Behind trusted proxies, the client named in X-Forwarded-For (audit/network.py).
     return client_address(request) or "unknown"
 
 

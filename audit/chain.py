@@ -1,8 +1,12 @@
 """Verifying the hash chain, and archiving its oldest part to JSON lines.
 
 The chain: every event stores ``prev_hash`` (its predecessor's ``hash``; the first event ever
-chains to ``GENESIS_HASH``) and ``hash = sha256(prev_hash | canonical content)``. Changing any
-stored field breaks that event's hash; removing or reordering events breaks a ``prev_hash``.
+chains to ``GENESIS_HASH``) and ``hash = HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash | canonical
+content)``. Changing any stored field breaks that event's hash; removing or reordering events
+breaks a ``prev_hash``; without the key (kept outside the database) nobody can recompute a chain
+that verifies. Removing the *newest* events leaves a shorter chain that still verifies: a signed
+checkpoint (:func:`make_checkpoint`, kept outside the database) names an event and its hash, and
+``audit_verify --since-checkpoint`` fails if that event is gone or different.
 
 An archive file holds a prefix of the chain, one event per line, oldest first, with the same
 canonical fields, ``id``, ``prev_hash`` and ``hash``. Its last ``hash`` is the *anchor*: the first
@@ -11,18 +15,23 @@ event left in the database chains to it, so the file plus the database verify as
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from audit.actions import Action, ActorType
-from audit.models import GENESIS_HASH, AuditEvent, chain_hash
+from audit.models import ALG_HMAC, ALG_SHA256, GENESIS_HASH, AuditEvent, chain_hash, chain_key
+
+Record = tuple[int, str, str, dict, str]  # id, prev_hash, hash, canonical content, hash algorithm
 
 BATCH = 5000
 
@@ -52,14 +61,14 @@ class VerifyResult:
         return self.first_break is None
 
 
-def verify_records(records: Iterable[tuple[int, str, str, dict]], *, anchor: str) -> VerifyResult:
-    """Check ``(id, prev_hash, hash, canonical)`` records in chain order, starting at ``anchor``.
+def verify_records(records: Iterable[Record], *, anchor: str) -> VerifyResult:
+    """Check ``(id, prev_hash, hash, canonical, alg)`` records in chain order from ``anchor``.
 
     Pure: no database. Stops at the first break and names it.
     """
     expected_prev = anchor
     checked = 0
-    for event_id, prev_hash, stored_hash, canonical in records:
+    for event_id, prev_hash, stored_hash, canonical, alg in records:
         if prev_hash != expected_prev:
             problem = (
                 "does not chain to the previous event (an event before it was removed, "
@@ -69,7 +78,7 @@ def verify_records(records: Iterable[tuple[int, str, str, dict]], *, anchor: str
                 "archive or its last hash as the anchor)"
             )
             return VerifyResult(checked, expected_prev, Break(event_id, problem), anchor)
-        if chain_hash(prev_hash, canonical) != stored_hash:
+        if chain_hash(prev_hash, canonical, alg=alg) != stored_hash:
             return VerifyResult(
                 checked,
                 expected_prev,
@@ -81,7 +90,7 @@ def verify_records(records: Iterable[tuple[int, str, str, dict]], *, anchor: str
     return VerifyResult(checked, expected_prev, None, anchor)
 
 
-def _db_records(*, after_id: int = 0) -> Iterator[tuple[int, str, str, dict]]:
+def _db_records(*, after_id: int = 0) -> Iterator[Record]:
     # Keyset pagination in id order: constant memory and no long-running cursor on a big table.
     last_id = after_id
     while True:
@@ -89,11 +98,11 @@ def _db_records(*, after_id: int = 0) -> Iterator[tuple[int, str, str, dict]]:
         if not batch:
             return
         for event in batch:
-            yield event.pk, event.prev_hash, event.hash, event.canonical()
+            yield event.pk, event.prev_hash, event.hash, event.canonical(), ALG_HMAC
         last_id = batch[-1].pk
 
 
-def archive_records(path: Path) -> Iterator[tuple[int, str, str, dict]]:
+def archive_records(path: Path) -> Iterator[Record]:
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -103,9 +112,13 @@ def archive_records(path: Path) -> Iterator[tuple[int, str, str, dict]]:
                 event_id = data.pop("id")
                 prev_hash = data.pop("prev_hash")
                 stored_hash = data.pop("hash")
+                # Archives written before the chain was keyed have no "alg": plain SHA-256.
+                alg = data.pop("alg", ALG_SHA256)
             except (ValueError, KeyError) as exc:
                 raise ArchiveError(f"{path}: line {number} is not an archived event.") from exc
-            yield event_id, prev_hash, stored_hash, data
+            if alg not in (ALG_SHA256, ALG_HMAC):
+                raise ArchiveError(f"{path}: line {number} names an unknown hash algorithm.")
+            yield event_id, prev_hash, stored_hash, data, alg
 
 
 def default_anchor() -> str:
@@ -153,10 +166,13 @@ class ArchiveResult:
 def _raw_delete_through(last_id: int) -> int:
     # The only deletion of audit events, on purpose outside the append-only guards of the model
     # and its queryset (``_raw_delete`` is the base QuerySet's SQL DELETE, no signals, no save()).
-    deleted = 0
+    # On PostgreSQL a trigger refuses DELETE unless this transaction says it is the archive
+    # (audit/migrations/0007_append_only_trigger.py); SET LOCAL ends with the transaction.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL audit.archiving = 'on'")
     qs = AuditEvent.objects.filter(id__lte=last_id)
-    deleted = qs._raw_delete(qs.db)
-    return deleted
+    return qs._raw_delete(qs.db)
 
 
 def archive_before(
@@ -188,16 +204,24 @@ def archive_before(
     expected_prev = anchor
     try:
         with tmp.open("w", encoding="utf-8") as handle:
-            for event_id, prev_hash, stored_hash, canonical in _db_records():
+            for event_id, prev_hash, stored_hash, canonical, alg in _db_records():
                 if event_id > last_id:
                     break
-                if prev_hash != expected_prev or chain_hash(prev_hash, canonical) != stored_hash:
+                if prev_hash != expected_prev or chain_hash(prev_hash, canonical, alg=alg) != (
+                    stored_hash
+                ):
                     raise ArchiveError(
                         f"Event #{event_id} does not verify; run audit_verify. Nothing archived."
                     )
                 expected_prev = stored_hash
                 line = json.dumps(
-                    {"id": event_id, "prev_hash": prev_hash, "hash": stored_hash, **canonical},
+                    {
+                        "id": event_id,
+                        "prev_hash": prev_hash,
+                        "hash": stored_hash,
+                        "alg": alg,
+                        **canonical,
+                    },
                     sort_keys=True,
                     separators=(",", ":"),
                     default=str,
@@ -234,3 +258,91 @@ def archive_before(
         )
         _raw_delete_through(last_id)
     return ArchiveResult(count, first_id, last_id, expected_prev, path)
+
+
+# --- signed checkpoints ----------------------------------------------------------------------
+CHECKPOINT_PREFIX = "auditcp1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is malformed or its signature is wrong (not made with AUDIT_CHAIN_KEY)."""
+
+
+def _sign(body: bytes) -> str:
+    return hmac.new(chain_key(), b"checkpoint|" + body, hashlib.sha256).hexdigest()
+
+
+def make_checkpoint() -> str:
+    """A signed statement of the chain's head: ``auditcp1.<base64 JSON>.<HMAC>``. Keep it outside
+    the database (ticket, log archive, another system); verifying against it later shows whether
+    events up to its head were removed or rewritten since."""
+    head = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    last_id, last_hash = head if head else (0, GENESIS_HASH)
+    body = json.dumps(
+        {
+            "last_id": last_id,
+            "last_hash": last_hash,
+            "count": AuditEvent.objects.count(),
+            "at": timezone.now().isoformat(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    encoded = base64.urlsafe_b64encode(body).decode().rstrip("=")
+    return f"{CHECKPOINT_PREFIX}.{encoded}.{_sign(body)}"
+
+
+def read_checkpoint(text: str) -> dict:
+    try:
+        prefix, encoded, signature = text.strip().split(".")
+        body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        raise CheckpointError("This is not an audit checkpoint.") from None
+    if prefix != CHECKPOINT_PREFIX:
+        raise CheckpointError("This is not an audit checkpoint.")
+    if not hmac.compare_digest(_sign(body), signature):
+        raise CheckpointError(
+            "The checkpoint's signature is wrong: it was altered, or made with another key."
+        )
+    data = json.loads(body)
+    if not isinstance(data.get("last_id"), int) or not isinstance(data.get("last_hash"), str):
+        raise CheckpointError("The checkpoint names no event.")
+    return data
+
+
+def verify_since_checkpoint(text: str) -> VerifyResult:
+    """Verify the chain in the database and that the checkpoint's head is still in it, unchanged.
+
+    Events archived since the checkpoint are fine (the archive recorded them); events removed or
+    recomputed are not."""
+    checkpoint = read_checkpoint(text)
+    last_id, last_hash = checkpoint["last_id"], checkpoint["last_hash"]
+    result = verify_database()
+    if not result.ok or last_id == 0:
+        return result
+    stored = AuditEvent.objects.filter(pk=last_id).values_list("hash", flat=True).first()
+    if stored is None:
+        first = AuditEvent.objects.order_by("id").values_list("id", flat=True).first()
+        archived = first is not None and first > last_id and _archived_through(last_id)
+        if not archived:
+            return VerifyResult(
+                result.checked,
+                result.last_hash,
+                Break(last_id, "the checkpoint's newest event is gone (events were deleted)"),
+                result.anchor,
+            )
+    elif stored != last_hash:
+        return VerifyResult(
+            result.checked,
+            result.last_hash,
+            Break(last_id, "differs from the checkpoint (the chain was rewritten)"),
+            result.anchor,
+        )
+    return result
+
+
+def _archived_through(event_id: int) -> bool:
+    archived = AuditEvent.objects.filter(action=Action.AUDIT_ARCHIVED).values_list(
+        "metadata", flat=True
+    )
+    return any((m.get("last_id") or 0) >= event_id for m in archived)

@@ -16,3 +16,13 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def current_request_id() -> str | None:
     """The id of the request being served (also written into audit events)."""
     return request_id_var.get()
+
+
+# The caller's own X-Request-ID, if well-formed: kept apart from ours, never trusted as it.
+client_request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "client_request_id", default=""
+)
+
+
+def current_client_request_id() -> str:
+    return client_request_id_var.get()

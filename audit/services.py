@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -11,10 +12,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
-from audit.context import current_request_id
-from audit.models import GENESIS_HASH, AuditEvent
+from audit.context import current_client_request_id, current_request_id
+from audit.models import GENESIS_HASH, AuditEvent, chain_key
 from audit.redaction import redact, redact_text
-from config.network import client_address
+from audit.network import client_address
 
 # Any constant works; it names the chain's lock in PostgreSQL's advisory-lock space.
 _CHAIN_LOCK_ID = 7_300_001
@@ -43,7 +44,7 @@ def _lock_chain() -> None:
 def _client_ip(request) -> str | None:
     if request is None:
         return None
-    # Behind trusted proxies, the client named in X-Forwarded-For (config/network.py).
+    # Behind trusted proxies, the client named in X-Forwarded-For (audit/network.py).
     raw = client_address(request) or ""
     try:
         # Stored (and hashed) in the database's normal form, e.g. ``::ffff:1.2.3.4`` -> IPv4.
@@ -122,6 +123,10 @@ def record_event(
         ),
         source_ip=_client_ip(request),
         metadata=_json_safe(metadata or {}),
+        client_request_id=_text(
+            getattr(request, "client_request_id", None) or current_client_request_id(),
+            _MAX["client_request_id"],
+        ),
     )
     if _single_round_trip():
         if connection.in_atomic_block:
@@ -150,7 +155,7 @@ def record_event(
 # holder's committed row, exactly like the read-after-lock of the portable path. Outside a
 # transaction the string runs as one implicit transaction (lock, insert, commit: one round trip
 # instead of five); inside one, the lock is held until the caller commits, as before. The hash is
-# the same ``sha256(prev_hash | canonical JSON)`` as ``AuditEvent.compute_hash``: the canonical
+# the same ``hmac_sha256(key, prev_hash | canonical JSON)`` as ``AuditEvent.compute_hash``: the canonical
 # JSON is built here in Python, with the time (taken under the lock, in SQL) spliced in as
 # Python's ``isoformat()`` would write it, so ``compute_hash`` of the stored row (what
 # ``audit_verify`` checks) gives the same hash. The unique ``prev_hash`` still refuses any fork.
@@ -176,10 +181,21 @@ _APPEND_SQL = (
     f"INSERT INTO {_TABLE} (occurred_at, {', '.join(f.column for f in _SQL_FIELDS)}, "
     "prev_hash, hash)\n"
     f"VALUES ((SELECT ts FROM now_), {', '.join(['%s'] * len(_SQL_FIELDS))}, "
-    "(SELECT h FROM prev), (SELECT encode(sha256(convert_to("
-    f"h || '|' || %s || {_ISO_SQL} || %s, 'UTF8')), 'hex') FROM prev))\n"
+    # HMAC-SHA256 (RFC 2104) from PostgreSQL's sha256(), so no extension is needed: the two
+    # padded keys are parameters, computed in Python from settings.AUDIT_CHAIN_KEY.
+    "(SELECT h FROM prev), (SELECT encode(sha256(%s::bytea || sha256(%s::bytea || convert_to("
+    f"h || '|' || %s || {_ISO_SQL} || %s, 'UTF8'))), 'hex') FROM prev))\n"
     "RETURNING id, occurred_at, prev_hash, hash"
 )
+
+
+def _hmac_pads() -> tuple[bytes, bytes]:
+    """(key XOR opad, key XOR ipad), the two halves of HMAC-SHA256's key schedule."""
+    key = chain_key()
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x5C for b in key), bytes(b ^ 0x36 for b in key)
 
 
 def _single_round_trip() -> bool:
@@ -203,7 +219,8 @@ def _append_postgresql(event: AuditEvent) -> None:
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(
-            _APPEND_SQL, [_CHAIN_LOCK_ID, GENESIS_HASH, *values, before + '"', '"' + after]
+            _APPEND_SQL,
+            [_CHAIN_LOCK_ID, GENESIS_HASH, *values, *_hmac_pads(), before + '"', '"' + after],
         )
         cursor.nextset()
         event.pk, event.occurred_at, event.prev_hash, event.hash = cursor.fetchone()

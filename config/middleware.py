@@ -6,33 +6,46 @@ import uuid
 
 from django.conf import settings
 
-from audit.context import current_request_id, request_id_var
+from audit.context import (
+    client_request_id_var,
+    current_client_request_id,
+    current_request_id,
+    request_id_var,
+)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestIdMiddleware:
-    """Take a well-formed ``X-Request-ID`` from the proxy or make one; echo it in the response."""
+    """Give every request a server-generated id; keep a well-formed ``X-Request-ID`` from the
+    caller as the client request id. The response carries both (``X-Request-ID`` is ours)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        client_id = incoming if _SAFE_ID.match(incoming) else ""
+        request_id = uuid.uuid4().hex
         request.request_id = request_id
+        request.client_request_id = client_id
         token = request_id_var.set(request_id)
+        client_token = client_request_id_var.set(client_id)
         try:
             response = self.get_response(request)
         finally:
             request_id_var.reset(token)
+            client_request_id_var.reset(client_token)
         response["X-Request-ID"] = request_id
+        if client_id:
+            response["X-Client-Request-ID"] = client_id
         return response
 
 
 class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
         record.request_id = current_request_id() or "-"
+        record.client_request_id = current_client_request_id()
         return True
 
 

@@ -336,7 +336,7 @@ CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
 }
 
 # --- Security ---------------------------------------------------------------------------------
-# Proxies whose X-Forwarded-For names the client (rate limits, audit): config/network.py.
+# Proxies whose X-Forwarded-For names the client (rate limits, audit): audit/network.py.
 TRUSTED_PROXIES = ENV.trusted_proxies
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -375,11 +375,16 @@ SERVER_EMAIL = ENV.email_from
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.middleware.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "config.middleware.RequestIdLogFilter"},
+        # No query strings, tokens or secrets in any line, at any level (config/logfilters.py).
+        "secrets": {"()": "config.logfilters.SecretsLogFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s "
+            "%(client_request_id)s",
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
@@ -387,11 +392,15 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json" if ENV.log_json else "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": ENV.log_level},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # runserver's request lines carry query strings: through the same filters.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 # Celery's worker and beat log through the configuration above (JSON in production) instead of
 # replacing the root logger with their own plain-text format.

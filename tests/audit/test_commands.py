@@ -26,9 +26,15 @@ def _verify(*args):
 
 
 def _raw(sql, params):
+    """Tamper as someone with the table owner's rights would: on PostgreSQL the append-only
+    trigger must be switched off first (test_tamper_guard.py shows it refuses otherwise)."""
     table = AuditEvent._meta.db_table
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER audit_append_only")
         cursor.execute(sql.format(table=table), params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER audit_append_only")
 
 
 def test_verify_passes_on_an_intact_chain():

@@ -6,7 +6,7 @@ from django.test import RequestFactory
 
 from audit.services import record_event
 from config.env import ConfigError, load
-from config.network import client_address
+from audit.network import client_address
 
 rf = RequestFactory()
 

@@ -175,13 +175,14 @@ def test_session_cookie_is_secure_httponly_and_in_the_database(web):
         data=body.encode(),
     )
     assert response.status == 302, response.read()[:500]
-    # The request id the proxy gave the request is on its access line and on its audit event.
+    # The caller's request id is kept apart from the platform's own (issue 12 item 11) and is
+    # on the request's audit event.
     audited = manage(
         web.env,
         "shell",
         "-c",
         "from audit.models import AuditEvent; print(list(AuditEvent.objects.filter("
-        "request_id='journey-sign-in-0001').values_list('action', flat=True)))",
+        "client_request_id='journey-sign-in-0001').values_list('action', flat=True)))",
     )
     assert "identity.signed_in" in audited.stdout.strip().splitlines()[-1]
     session_cookie = next(
@@ -213,7 +214,10 @@ def test_static_files_have_hashed_names_and_long_cache(web):
 
 def test_access_log_is_json_with_the_request_id(web):
     response = fetch(f"{web.url}/healthz", headers={"X-Request-ID": "journey-req-4711"})
-    assert response.headers["X-Request-ID"] == "journey-req-4711"
+    # The platform makes its own id; the caller's is kept as the client request id.
+    ours = response.headers["X-Request-ID"]
+    assert ours != "journey-req-4711" and re.fullmatch(r"[0-9a-f]{32}", ours)
+    assert response.headers["X-Client-Request-ID"] == "journey-req-4711"
     # A malformed id from outside is replaced, never logged as given.
     forged = fetch(f"{web.url}/healthz", headers={"X-Request-ID": 'x" injected'})
     assert forged.headers["X-Request-ID"] != 'x" injected'
@@ -224,9 +228,10 @@ def test_access_log_is_json_with_the_request_id(web):
             for line in web.processes["web"].log().splitlines()
             if line.startswith("{")
         ]
-        return [line for line in lines if line.get("request_id") == "journey-req-4711"]
+        return [line for line in lines if line.get("request_id") == ours]
 
     (entry,) = web.wait_until(logged, what="the access log line")
+    assert entry["client_request_id"] == "journey-req-4711"
     assert entry["path"] == "/healthz" and entry["status"] == 200
     assert entry["name"] == "gunicorn.access"
     # Every line gunicorn writes is JSON (start-up messages included).

@@ -1,10 +1,18 @@
-"""``manage.py audit_verify [--archive FILE.jsonl] [--anchor HASH]``: check the audit hash chain."""
+"""``manage.py audit_verify [--archive FILE.jsonl] [--anchor HASH] [--since-checkpoint LINE]``:
+check the audit hash chain (and, with a checkpoint from ``audit_checkpoint``, that nothing up to
+it was removed or rewritten)."""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import ArchiveError, verify_archive_then_database, verify_database
+from audit.chain import (
+    ArchiveError,
+    CheckpointError,
+    verify_archive_then_database,
+    verify_database,
+    verify_since_checkpoint,
+)
 from audit.models import GENESIS_HASH
 
 
@@ -23,17 +31,26 @@ class Command(BaseCommand):
             "Default: genesis, or the anchor recorded by the newest audit.archived event.",
         )
 
-    def handle(self, *args, archive=None, anchor=None, **options):
+        parser.add_argument(
+            "--since-checkpoint",
+            metavar="CHECKPOINT",
+            help="A line printed by audit_checkpoint: also check that its event is still there "
+            "with the same hash (the newest events were not deleted, the chain not recomputed).",
+        )
+
+    def handle(self, *args, archive=None, anchor=None, since_checkpoint=None, **options):
         if anchor is not None and (len(anchor) != 64 or set(anchor) - set("0123456789abcdef")):
-            raise CommandError("--anchor must be a 64-character lower-case hex SHA-256.")
+            raise CommandError("--anchor must be a 64-character lower-case hex hash.")
         try:
-            if archive is not None:
+            if since_checkpoint is not None:
+                result = verify_since_checkpoint(since_checkpoint)
+            elif archive is not None:
                 if not archive.exists():
                     raise CommandError(f"{archive} does not exist.")
                 result = verify_archive_then_database(archive, anchor=anchor or GENESIS_HASH)
             else:
                 result = verify_database(anchor=anchor)
-        except ArchiveError as exc:
+        except (ArchiveError, CheckpointError) as exc:
             raise CommandError(str(exc)) from None
         if not result.ok:
             raise CommandError(
