@@ -14,8 +14,8 @@ from django.utils import timezone
 from audit.actions import Action, ActorType, Outcome
 from audit.context import current_client_request_id, current_request_id
 from audit.models import GENESIS_HASH, AuditEvent, chain_key
-from audit.redaction import redact, redact_text
 from audit.network import client_address
+from audit.redaction import redact, redact_text
 
 # Any constant works; it names the chain's lock in PostgreSQL's advisory-lock space.
 _CHAIN_LOCK_ID = 7_300_001

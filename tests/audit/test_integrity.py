@@ -106,7 +106,7 @@ def test_deleting_the_newest_events_is_caught_by_a_checkpoint():
 def test_a_forged_or_foreign_checkpoint_is_refused(settings):
     record_event(Action.API_CALL)
     checkpoint = _checkpoint()
-    prefix, body, signature = checkpoint.split(".")
+    prefix, body, _signature = checkpoint.split(".")
     with pytest.raises(CommandError, match="signature"):
         _verify("--since-checkpoint", f"{prefix}.{body}.{'0' * 64}")
     with pytest.raises(CommandError, match="not an audit checkpoint"):
@@ -138,8 +138,11 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(sql):
     if connection.vendor != "postgresql":
         pytest.skip("the append-only trigger is PostgreSQL's")
     event = record_event(Action.API_CALL)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql.format(table=TABLE), [event.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql.format(table=TABLE), [event.pk])
     stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.outcome == event.outcome and stored.hash == event.hash

@@ -4,9 +4,9 @@ only from TRUSTED_PROXIES."""
 import pytest
 from django.test import RequestFactory
 
+from audit.network import client_address
 from audit.services import record_event
 from config.env import ConfigError, load
-from audit.network import client_address
 
 rf = RequestFactory()
 
