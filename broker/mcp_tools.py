@@ -119,7 +119,7 @@ PENDING_ACTION = ToolSpec(
     title="Status of a held write",
     description=(
         "The status of a change that waits for the person's approval (pending, approved, "
-        "rejected, expired, succeeded, failed) and, once performed, its outcome."
+        "performing, rejected, expired, succeeded, failed, outcome_unknown) and, once performed, its outcome."
     ),
     scope=None,
     input_schema={

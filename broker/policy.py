@@ -147,6 +147,65 @@ def selection_for(grant: GrantFacts, scope: str) -> frozenset[str]:
     return grant.resources.get(scope, frozenset())
 
 
+def grant_refusal(grant: GrantFacts | None, *, now: datetime) -> Refusal | None:
+    """Why this grant cannot be used now (none, app suspended, revoked, expired), or None."""
+    if grant is None:
+        return Refusal("grant_revoked", "The person has not granted this app access.")
+    if grant.app_suspended:
+        return Refusal("app_suspended", "This app is suspended by the platform.")
+    if grant.revoked:
+        return Refusal("grant_revoked", "The person revoked this app's access.")
+    if grant.expires_at is not None and grant.expires_at <= now:
+        return Refusal("grant_revoked", "The person's grant for this app has expired.")
+    return None
+
+
+def connection_refusal(connection: ConnectionFacts | None, call: CallFacts) -> Refusal | None:
+    """Why the call's service cannot be reached through this connection, or None."""
+    if call.service is not None and (
+        connection is None
+        or not connection.owned_by_grant_user
+        or connection.service != call.service
+        or not connection.active
+    ):
+        return Refusal(
+            "connection_needs_reauthorization",
+            f"The person must connect or reconnect {call.service} before this app can use it.",
+        )
+    return None
+
+
+def check_resource(grant: GrantFacts, call: CallFacts) -> tuple[Refusal | None, str]:
+    """Is the call's resource (or one of its parents) in the person's selection for the call's
+    scope? Returns the refusal or None, and the canonical id of the resource ("" when none)."""
+    if call.resource_kind is None or (call.resource is None and call.resource_parents is None):
+        return None, ""
+    selected = selection_for(grant, call.scope)
+    if call.resource_parents is not None:
+        parents = {canonical_resource(call.resource_kind, p) for p in call.resource_parents}
+        if not (parents - {None}) & selected:
+            return Refusal(
+                "resource_not_granted",
+                "This file is not in a folder the person selected for this app.",
+            ), ""
+        return None, canonical_resource("file", call.resource) or ""
+    canonical = canonical_resource(call.resource_kind, call.resource)
+    if canonical is None or canonical not in selected:
+        return Refusal(
+            "resource_not_granted",
+            f"This {call.resource_kind} is not one the person selected for this app.",
+        ), ""
+    return None, canonical
+
+
+def _insufficient(scope: str) -> Refusal:
+    return Refusal(
+        "insufficient_scope",
+        f"This call needs the scope {scope}, which this token's grant does not include.",
+        {"scope": scope},
+    )
+
+
 def decide(
     *,
     token: TokenFacts,
@@ -157,73 +216,56 @@ def decide(
     session_window: timedelta,
 ) -> Decision:
     """Decide whether one brokered call may proceed, and how (session/background, pending)."""
-
-    def refuse(code: str, message: str, **details: str) -> Decision:
-        return Decision(refusal=Refusal(code, message, details), background=background)
-
     background = is_background(token, now=now, session_window=session_window)
-    if token.expires_at <= now:
-        return refuse("invalid_token", "The access token has expired.")
-    if grant is None:
-        return refuse("grant_revoked", "The person has not granted this app access.")
-    if grant.app_suspended:
-        return refuse("app_suspended", "This app is suspended by the platform.")
-    if grant.revoked:
-        return refuse("grant_revoked", "The person revoked this app's access.")
-    if grant.expires_at is not None and grant.expires_at <= now:
-        return refuse("grant_revoked", "The person's grant for this app has expired.")
 
+    def refuse(refusal: Refusal) -> Decision:
+        return Decision(refusal=refusal, background=background)
+
+    if token.expires_at <= now:
+        return refuse(Refusal("invalid_token", "The access token has expired."))
+    if (refusal := grant_refusal(grant, now=now)) is not None:
+        return refuse(refusal)
     scopes = effective_scopes(token, grant)
     if call.scope is not None and call.scope not in scopes:
-        return refuse(
-            "insufficient_scope",
-            f"This call needs the scope {call.scope}, which this token's grant does not include.",
-            scope=call.scope,
-        )
-
-    if call.service is not None and (
-        connection is None
-        or not connection.owned_by_grant_user
-        or connection.service != call.service
-        or not connection.active
-    ):
-        return refuse(
-            "connection_needs_reauthorization",
-            f"The person must connect or reconnect {call.service} before this app can use it.",
-        )
-
-    resource = ""
-    if call.resource_kind is not None and (
-        call.resource is not None or call.resource_parents is not None
-    ):
-        selected = selection_for(grant, call.scope)
-        if call.resource_parents is not None:
-            parents = {canonical_resource(call.resource_kind, p) for p in call.resource_parents}
-            if not (parents - {None}) & selected:
-                return refuse(
-                    "resource_not_granted",
-                    "This file is not in a folder the person selected for this app.",
-                )
-            resource = canonical_resource("file", call.resource) or ""
-        else:
-            canonical = canonical_resource(call.resource_kind, call.resource)
-            if canonical is None or canonical not in selected:
-                return refuse(
-                    "resource_not_granted",
-                    f"This {call.resource_kind} is not one the person selected for this app.",
-                )
-            resource = canonical
+        return refuse(_insufficient(call.scope))
+    if (refusal := connection_refusal(connection, call)) is not None:
+        return refuse(refusal)
+    refusal, resource = check_resource(grant, call)
+    if refusal is not None:
+        return refuse(refusal)
 
     if background and BACKGROUND_SCOPE not in grant.scopes:
         if token.client_credentials or token.from_refresh:
             message = "The person did not allow this app to act while they are away."
         else:
             message = "The session the person approved has ended; background use is not allowed."
-        return refuse("background_not_allowed", message)
+        return refuse(Refusal("background_not_allowed", message))
 
     pending = call.is_write and UNATTENDED_WRITES_SCOPE not in scopes
     return Decision(
         background=background, pending=pending, resource=resource, effective_scopes=scopes
+    )
+
+
+def decide_approved_write(
+    *,
+    grant: GrantFacts | None,
+    connection: ConnectionFacts | None,
+    call: CallFacts,
+    now: datetime,
+) -> Decision:
+    """May a write the person approved be performed now? No token is involved: the person
+    approved this one write, so the grant as it is now, its connection and the selection
+    decide (revoked, narrowed or disconnected since the approval: refused)."""
+    refusal = grant_refusal(grant, now=now)
+    if refusal is None and call.scope is not None and call.scope not in grant.scopes:
+        refusal = _insufficient(call.scope)
+    refusal = refusal or connection_refusal(connection, call)
+    resource = ""
+    if refusal is None:
+        refusal, resource = check_resource(grant, call)
+    return Decision(
+        refusal=refusal, resource=resource, effective_scopes=grant.scopes if grant else frozenset()
     )
 
 

@@ -34,7 +34,16 @@ class ObjectResultSerializer(serializers.Serializer):
 class PendingActionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(
-        choices=["pending", "approved", "rejected", "succeeded", "failed", "expired"]
+        choices=[
+            "pending",
+            "approved",
+            "performing",
+            "succeeded",
+            "failed",
+            "rejected",
+            "expired",
+            "outcome_unknown",
+        ]
     )
     status_url = serializers.CharField()
     operation = serializers.CharField()

@@ -86,12 +86,15 @@ class PendingAction(models.Model):
     """A write an app asked for that waits for the person's approval (unless unattended writes)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for approval"
-        APPROVED = "approved", "Approved, being performed"
-        REJECTED = "rejected", "Rejected"
-        SUCCEEDED = "succeeded", "Performed"
+        # The states of consent.pending's machine; the values are what apps read on the API.
+        CREATED = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved, waiting to be performed"
+        PERFORMING = "performing", "Being performed"
+        PERFORMED = "succeeded", "Performed"
         FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
         EXPIRED = "expired", "Expired"
+        OUTCOME_UNKNOWN = "outcome_unknown", "Outcome unknown"
 
     grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="pending_actions")
     operation = models.CharField(max_length=100)
@@ -102,7 +105,7 @@ class PendingAction(models.Model):
     params = models.JSONField(default=dict, blank=True)
     body = models.JSONField(default=dict, blank=True)
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+        max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -120,6 +123,3 @@ class PendingAction(models.Model):
 
     def __str__(self):
         return f"{self.operation} on {self.resource} ({self.status})"
-
-    def is_expired(self, now=None) -> bool:
-        return self.expires_at <= (now or timezone.now())

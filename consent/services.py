@@ -15,14 +15,13 @@ from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
+from consent import pending
 from consent.catalog import BACKGROUND_SCOPE, CATALOG
 from consent.engine import ApprovalPlan, grant_expiry
 from consent.models import Grant, GrantChange, PendingAction
-from consent.signals import pending_action_approved
+from consent.pending import PendingActionError
 
-
-class PendingActionError(Exception):
-    """The pending action cannot be decided (any more); the message is for the person."""
+__all__ = ["PendingActionError"]  # raised by the approvals' services below (consent.pending)
 
 
 def grant_snapshot(grant: Grant) -> dict:
@@ -314,89 +313,14 @@ def grants_expire(*, now: datetime | None = None) -> int:
 
 
 def pending_actions_expire(*, now: datetime | None = None) -> int:
-    now = now or timezone.now()
-    done = 0
-    for pk in list(
-        PendingAction.objects.filter(
-            status=PendingAction.Status.PENDING, expires_at__lte=now
-        ).values_list("pk", flat=True)
-    ):
-        with transaction.atomic():
-            action = (
-                PendingAction.objects.select_for_update()
-                .select_related("grant__app")
-                .filter(pk=pk, status=PendingAction.Status.PENDING)
-                .first()
-            )
-            if action is None:
-                continue
-            action.status = PendingAction.Status.EXPIRED
-            action.decided_at = now
-            action.save(update_fields=["status", "decided_at"])
-            record_event(
-                Action.PENDING_ACTION_EXPIRED,
-                actor_type=ActorType.SYSTEM,
-                grant=action.grant,
-                service=action.service,
-                scope=action.scope,
-                resource=action.resource,
-                outcome=Outcome.DENIED,
-                metadata={"pending_action": action.pk, "operation": action.operation},
-            )
-            done += 1
-    return done
-
-
-def _decide(*, action_id: int, user, approve: bool, request=None) -> PendingAction:
-    now = timezone.now()
-    with transaction.atomic():
-        action = (
-            PendingAction.objects.select_for_update()
-            .select_related("grant__app")
-            .filter(pk=action_id, grant__user=user)
-            .first()
-        )
-        if action is None:
-            raise PendingActionError("There is no such action waiting for you.")
-        if action.status != PendingAction.Status.PENDING:
-            raise PendingActionError(
-                f"This action was already decided: {action.get_status_display().lower()}."
-            )
-        grant = action.grant
-        if approve and action.is_expired(now):
-            raise PendingActionError("This action has expired: the app must ask again.")
-        if approve and not grant.is_live(now):
-            raise PendingActionError("The app no longer has access: it cannot do this.")
-        if approve and action.scope not in grant.scopes:
-            raise PendingActionError("The app no longer has permission for this.")
-        action.status = PendingAction.Status.APPROVED if approve else PendingAction.Status.REJECTED
-        action.decided_at = now
-        action.decided_by = user
-        action.save(update_fields=["status", "decided_at", "decided_by"])
-        record_event(
-            Action.PENDING_ACTION_APPROVED if approve else Action.PENDING_ACTION_REJECTED,
-            actor_type=ActorType.PERSON,
-            actor_user=user,
-            grant=grant,
-            service=action.service,
-            scope=action.scope,
-            resource=action.resource,
-            outcome=Outcome.SUCCESS if approve else Outcome.DENIED,
-            request=request,
-            metadata={"pending_action": action.pk, "operation": action.operation},
-        )
-        if approve:
-            # Sent once, after the status change is committed: a second click finds it decided.
-            transaction.on_commit(
-                lambda: pending_action_approved.send(sender=PendingAction, pending_action=action)
-            )
-    return action
+    """The beat sweep: created actions past their time become expired (consent.pending)."""
+    return pending.expire_due(now=now)
 
 
 def pending_action_approve(*, action_id: int, user, request=None) -> PendingAction:
     """The person approves a held write; the broker performs it once the approval commits."""
-    return _decide(action_id=action_id, user=user, approve=True, request=request)
+    return pending.decide(action_id=action_id, user=user, approve=True, request=request)
 
 
 def pending_action_reject(*, action_id: int, user, request=None) -> PendingAction:
-    return _decide(action_id=action_id, user=user, approve=False, request=request)
+    return pending.decide(action_id=action_id, user=user, approve=False, request=request)

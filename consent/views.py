@@ -31,7 +31,7 @@ from oauthlib.common import add_params_to_uri
 from apps_registry import audience
 from apps_registry.models import App
 from apps_registry.oauth import canonical_scopes
-from consent import rar, selectors, services
+from consent import pending, rar, selectors, services
 from consent.catalog import (
     BACKGROUND_SCOPE,
     CATALOG,
@@ -769,8 +769,8 @@ class AuthorizeView(AuthorizationView):
 def approvals(request):
     actions = list(selectors.pending_actions_for(request.user)[:100])
     now = _now()
-    waiting = [a for a in actions if a.status == PendingAction.Status.PENDING]
-    decided = [a for a in actions if a.status != PendingAction.Status.PENDING][:30]
+    waiting = [a for a in actions if a.status == PendingAction.Status.CREATED]
+    decided = [a for a in actions if a.status != PendingAction.Status.CREATED][:30]
     return render(
         request,
         "consent/approvals.html",
@@ -789,7 +789,8 @@ def _action_view(action: PendingAction, now):
         "app": action.grant.app,
         "service": SERVICES.get(action.service),
         "scope": scope,
-        "expired": action.status == PendingAction.Status.PENDING and action.is_expired(now),
+        "expired": action.status == PendingAction.Status.CREATED
+        and pending.is_expired(action, now),
         "body_items": [(str(k), _readable(v)) for k, v in body.items()],
         "params_items": [(str(k), _readable(v)) for k, v in (action.params or {}).items()],
     }

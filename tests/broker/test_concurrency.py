@@ -30,6 +30,6 @@ def test_concurrent_workers_perform_an_action_once(fake, client):
     results, errors = race(lambda: pending_action_perform(action_id=action_id), THREADS)
     assert not errors
     assert len(fake.issues) == 1
-    # The others found it claimed (still "approved") or already done; none performed it again.
-    assert len(results) == THREADS and set(results) <= {"approved", "succeeded"}
+    # The others found it claimed ("performing") or already done; none performed it again.
+    assert len(results) == THREADS and set(results) <= {"performing", "succeeded"}
     assert PendingAction.objects.get(pk=action_id).status == "succeeded"

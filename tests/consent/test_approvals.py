@@ -92,7 +92,7 @@ def test_get_does_not_decide(client, person, received):
     response = client.get(f"/consent/approvals/{action.pk}/decide/?decision=approve")
     assert response.status_code == 405
     action.refresh_from_db()
-    assert action.status == PendingAction.Status.PENDING and received == []
+    assert action.status == PendingAction.Status.CREATED and received == []
 
 
 def test_csrf_is_required(person, received):
@@ -102,7 +102,7 @@ def test_csrf_is_required(person, received):
     response = browser.post(f"/consent/approvals/{action.pk}/decide/", {"decision": "approve"})
     assert response.status_code == 403
     action.refresh_from_db()
-    assert action.status == PendingAction.Status.PENDING
+    assert action.status == PendingAction.Status.CREATED
 
 
 def test_reject(client, person, received):
@@ -119,14 +119,14 @@ def test_expired_cannot_be_approved(client, person, received):
     assert 'value="approve"' not in html
     client.post(f"/consent/approvals/{action.pk}/decide/", {"decision": "approve"})
     action.refresh_from_db()
-    assert action.status == PendingAction.Status.PENDING and received == []
+    assert action.status == PendingAction.Status.CREATED and received == []
 
 
 def test_someone_elses_action_cannot_be_decided(client, person, received):
     action = held(UserFactory())
     client.post(f"/consent/approvals/{action.pk}/decide/", {"decision": "approve"})
     action.refresh_from_db()
-    assert action.status == PendingAction.Status.PENDING and received == []
+    assert action.status == PendingAction.Status.CREATED and received == []
 
 
 def test_bad_decision_is_refused(client, person):

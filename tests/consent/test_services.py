@@ -253,7 +253,7 @@ def test_expired_action_cannot_be_approved(received):
     with pytest.raises(services.PendingActionError, match="expired"):
         services.pending_action_approve(action_id=action.pk, user=grant.user)
     action.refresh_from_db()
-    assert action.status == PendingAction.Status.PENDING and received == []
+    assert action.status == PendingAction.Status.CREATED and received == []
 
 
 def test_action_of_a_revoked_or_narrowed_grant_cannot_be_approved(received):
@@ -292,14 +292,14 @@ def test_expiry_task_expires_pending_actions():
     fresh = pending(grant)
     done = pending(
         grant,
-        status=PendingAction.Status.SUCCEEDED,
+        status=PendingAction.Status.PERFORMED,
         expires_at=timezone.now() - timedelta(minutes=1),
     )
     assert tasks.expire_pending_actions() == 1
     old.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
     assert old.status == PendingAction.Status.EXPIRED
-    assert fresh.status == PendingAction.Status.PENDING
-    assert done.status == PendingAction.Status.SUCCEEDED
+    assert fresh.status == PendingAction.Status.CREATED
+    assert done.status == PendingAction.Status.PERFORMED
     assert last(Action.PENDING_ACTION_EXPIRED).metadata["pending_action"] == old.pk
 
 

@@ -1,0 +1,131 @@
+"""The brokered call, end to end: who is calling, may it proceed, perform or hold it, record it.
+
+Views (REST and MCP) only translate to :func:`broker_call` and back. Every call that got as far as
+a known app is recorded (``Action.API_CALL``) with app, person, grant, scope, service, operation,
+resource, background flag, outcome, upstream status and latency; never a body or a token.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from apps_registry.audience import API as API_AUDIENCE
+from audit.actions import Outcome
+from broker import exceptions, gateway
+from broker.adapters.base import Operation
+from broker.bodies import validate_body
+from broker.pending import pending_action_create
+from broker.policy import CallFacts, decide
+from broker.provider_calls import perform
+from broker.ratelimit import limiter
+from broker.records import BrokerResult, CallRecord, record_call, refuse, session_window, touch
+from broker.selectors import connection_facts, connection_for, grant_facts, token_facts
+from broker.tokens import grant_for_token, token_authenticate
+
+
+def broker_call(
+    *,
+    request,
+    operation: Operation | None,
+    scope: str | None,
+    name: str = "",
+    params: dict | None = None,
+    query: dict | None = None,
+    body: dict | None = None,
+    handler=None,
+    audience: str = API_AUDIENCE,
+) -> BrokerResult:
+    """Run one brokered call end to end. ``operation`` is a provider operation, or None with a
+    ``handler(token, grant, decision)`` for the platform's own endpoints (/me). ``audience``
+    names the protected resource the call came through (the REST API, or /mcp)."""
+    token = token_authenticate(request=request, audience=audience)
+    name = operation.name if operation else name
+    record = CallRecord(
+        operation=name, scope=scope or "", service=operation.service if operation else ""
+    )
+    grant = connection = None
+    try:
+        grant = grant_for_token(token=token, request=request)
+        facts = token_facts(token)
+        record.background = (
+            facts.client_credentials
+            or facts.from_refresh
+            or (timezone.now() - facts.issued_at > session_window())
+        )
+        if grant is not None:
+            rl = limiter()
+            rl.hit("app", token.app.pk)
+            rl.hit("grant", grant.pk)
+        provider = None
+        if operation is not None and grant is not None:
+            connection, provider = connection_for(grant=grant, service=operation.service)
+        call = CallFacts(
+            scope=scope,
+            service=operation.service if operation else None,
+            is_write=operation.is_write if operation else False,
+            resource_kind=operation.resource_kind if operation else None,
+            resource=operation.resource_of(params or {}) if operation else None,
+        )
+        now = timezone.now()
+        gfacts = grant_facts(grant, only_scope=scope) if grant is not None else None
+        decision = decide(
+            token=facts,
+            grant=gfacts,
+            connection=connection_facts(connection, provider, grant) if grant else None,
+            call=call,
+            now=now,
+            session_window=session_window(),
+        )
+        record.background = decision.background
+        record.resource = decision.resource or (call.resource or "")[:200]
+        if not decision.allowed:
+            error = refuse(decision)
+            if isinstance(error, exceptions.ConnectionNeedsReauthorization):
+                own = connection if connection and connection.user_id == grant.user_id else None
+                error.details["url"] = gateway.reconnect_url(own, scope=scope or "")
+            raise error
+        if operation is None:
+            result = handler(token=token, grant=grant, decision=decision)
+        else:
+            validated = validate_body(operation, body) if operation.is_write else None
+            if decision.pending:
+                result = pending_action_create(
+                    operation=operation,
+                    grant=grant,
+                    params=operation.canonical_params(params or {}),
+                    body=validated or {},
+                    resource=decision.resource,
+                    background=decision.background,
+                )
+                record.outcome = Outcome.PENDING
+            else:
+                result = perform(
+                    operation=operation,
+                    grant=grant,
+                    gfacts=gfacts,
+                    connection=connection,
+                    provider=provider,
+                    params=params or {},
+                    query=query or {},
+                    body=validated,
+                    record=record,
+                )
+        record.status = result.status
+        return result
+    except exceptions.BrokerError as exc:
+        url = exc.details.get("url")
+        if isinstance(url, str) and url.startswith("/"):
+            exc.details["url"] = request.build_absolute_uri(url)
+        record.outcome = (
+            Outcome.FAILURE
+            if exc.code.startswith("upstream") or exc.code == "not_found"
+            else Outcome.DENIED
+        )
+        record.reason = exc.code
+        record.status = exc.status_code
+        raise
+    finally:
+        if grant is not None and record.outcome != Outcome.DENIED:
+            # The vault marks the connection used whenever it hands out its token.
+            touch(grant, connection if record.upstream_status is None else None)
+        record_call(record=record, token=token, grant=grant, request=request)

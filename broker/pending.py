@@ -1,0 +1,115 @@
+"""Held writes, the broker's side: hold one (consent.pending.create), show one to its app, and
+perform an approved one. Every change of state is a transition of :mod:`consent.pending`."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from broker import exceptions
+from broker.adapters import OPERATIONS
+from broker.adapters.base import Operation
+from broker.policy import CallFacts, decide_approved_write
+from broker.provider_calls import perform
+from broker.records import BrokerResult, CallRecord, refuse, touch
+from broker.selectors import connection_facts, connection_for, grant_facts
+from consent import pending
+from consent.models import PendingAction
+
+State = PendingAction.Status
+
+
+def pending_action_create(*, operation: Operation, grant, params, body, resource, background):
+    action = pending.create(
+        grant=grant,
+        operation=operation.name,
+        service=operation.service,
+        scope=operation.scope,
+        resource=resource,
+        summary=f"{operation.summary}: {resource}",
+        params=params,
+        body=body,
+        background=background,
+    )
+    return BrokerResult(status=202, data={"pending_action": pending_action_view(action)})
+
+
+def pending_action_view(action: PendingAction) -> dict:
+    status = pending.status_now(action)
+    view = {
+        "id": action.pk,
+        "status": status,
+        "status_url": reverse("broker:action", args=[action.pk]),
+        "operation": action.operation,
+        "service": action.service,
+        "resource": action.resource,
+        "created_at": action.created_at.isoformat(),
+        "expires_at": action.expires_at.isoformat(),
+    }
+    if status in {State.PERFORMED, State.FAILED, State.OUTCOME_UNKNOWN}:
+        view["result"] = {
+            "upstream_status": action.result_status,
+            "data": action.result if status == State.PERFORMED else None,
+            "error": action.error_code or None,
+        }
+    return view
+
+
+def pending_action_perform(*, action_id: int) -> str:
+    """Perform an approved pending action exactly once; return its final status.
+
+    ``consent.pending.claim`` locks the row and moves it to *performing* before the provider is
+    called, so a second signal, a double click or a retried task finds it claimed and does
+    nothing. An action past its expiry becomes *expired* there and is never performed. The grant
+    is checked as it is now (revoked, narrowed or disconnected since the approval: failed).
+    """
+    action, claimed = pending.claim(action_id=action_id)
+    if not claimed:
+        return action.status if action is not None else "missing"
+    operation = OPERATIONS.get(action.operation)
+    grant = action.grant
+    record = CallRecord(operation=action.operation, scope=action.scope, service=action.service)
+    record.resource = action.resource
+    record.background = False
+    connection = None
+    try:
+        if operation is None:
+            raise exceptions.InvalidRequest("unknown operation")
+        gfacts = grant_facts(grant)
+        connection, provider = connection_for(grant=grant, service=operation.service)
+        decision = decide_approved_write(
+            grant=gfacts,
+            connection=connection_facts(connection, provider, grant),
+            call=CallFacts(
+                scope=operation.scope,
+                service=operation.service,
+                is_write=True,
+                resource_kind=operation.resource_kind,
+                resource=operation.resource_of(action.params),
+            ),
+            now=action.executed_at,
+        )
+        if not decision.allowed:
+            raise refuse(decision)
+        outcome = perform(
+            operation=operation,
+            grant=grant,
+            gfacts=gfacts,
+            connection=connection,
+            provider=provider,
+            params=dict(action.params),
+            query={},
+            body=dict(action.body),
+            record=record,
+        )
+    except exceptions.BrokerError as exc:
+        return pending.finish(
+            action=action, performed=False, upstream_status=record.upstream_status, error=exc.code
+        )
+    status = pending.finish(
+        action=action,
+        performed=True,
+        result=(outcome.data or {}).get("data"),
+        upstream_status=record.upstream_status,
+    )
+    touch(grant, connection)
+    return status

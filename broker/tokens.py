@@ -1,0 +1,105 @@
+"""Platform tokens on the broker's API: who is calling, for which grant.
+
+:func:`token_authenticate` reads the bearer token with :func:`broker.selectors.token_row` (one
+query: token, app, person and the person's grant) and returns a :class:`PlatformToken`;
+:func:`grant_for_token` gives the grant it acts for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from oauth2_provider.settings import oauth2_settings
+
+from apps_registry.audience import API as API_AUDIENCE
+from apps_registry.audience import audience_allows, resource_uri
+from apps_registry.models import App
+from broker import exceptions
+from broker.selectors import grant_for_client, token_row
+from consent.models import Grant
+
+GRANT_HEADER = "HTTP_PLATFORM_GRANT"
+
+
+@dataclass(slots=True)
+class PlatformToken:
+    """The facts of one platform access token (never its value), with its app and person.
+
+    ``grant`` is the grant of the token's person and app as it was read with the token, or
+    None (none, or a client-credentials token, which names its grant in a header)."""
+
+    id: int
+    user_id: int | None
+    application_id: int
+    source_refresh_token_id: int | None
+    expires: dt.datetime
+    scope: str
+    created: dt.datetime
+    resource: Any
+    app: App
+    user: Any
+    grant: Grant | None
+
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires
+
+
+def _token(row) -> PlatformToken:
+    app = App(**row.app)
+    user = get_user_model()(**row.user) if row.user is not None else None
+    grant = None
+    if row.grant is not None:
+        grant = Grant(**row.grant)
+        grant.app, grant.user = app, user
+    return PlatformToken(**row.token, app=app, user=user, grant=grant)
+
+
+def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToken:
+    """The token named by ``Authorization: Bearer``, looked up by checksum, if its RFC 8707
+    audience includes ``audience`` (``apps_registry.audience``: the REST API, or the MCP
+    endpoint)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, raw = header.partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw or len(raw) > 512:
+        raise exceptions.InvalidToken()
+    row = token_row(hashlib.sha256(raw.encode()).hexdigest())
+    if row is None or row.token["application_id"] is None:
+        raise exceptions.InvalidToken()
+    if row.app is None:
+        raise exceptions.InvalidToken("This token belongs to no registered app.")
+    token = _token(row)
+    if token.is_expired():
+        raise exceptions.InvalidToken()
+    if oauth2_settings.DCR_REGISTRATION_SCOPE in token.scope.split():
+        # RFC 7592's registration access token manages a registration; it calls nothing.
+        raise exceptions.InvalidToken()
+    if not audience_allows(token.resource, audience, request):
+        raise exceptions.InvalidToken(
+            "This token was issued for another resource (its RFC 8707 audience): ask for one "
+            f"with resource={resource_uri(request, audience)}."
+        )
+    return token
+
+
+def grant_for_token(*, token: PlatformToken, request) -> Grant | None:
+    """The grant this token acts for, as it is now; None if there is none."""
+    if token.user_id is not None:
+        # Loaded with the token (same query, so as current as a second query would be).
+        return token.grant
+    raw = request.META.get(GRANT_HEADER, "").strip()
+    if not raw.isdigit() or len(raw) > 18:
+        raise exceptions.InvalidToken(
+            "A client-credentials token must name the grant it acts for in the Platform-Grant "
+            "header."
+        )
+    grant = grant_for_client(grant_id=int(raw), app_id=token.app.pk)
+    if grant is None:
+        raise exceptions.InvalidToken("This token cannot act for that grant.")
+    grant.app = token.app
+    return grant
