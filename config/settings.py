@@ -170,6 +170,8 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "identity.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Agent Access Platform"
+# TOTP secrets and recovery seeds encrypted with VAULT_KEYS (identity/secrets.py).
+MFA_ADAPTER = "identity.adapters.MFAAdapter"
 # Tokens are captured from the connect flow into the encrypted vault (connections/vault.py);
 # allauth's own SocialToken table must never hold a plaintext copy.
 SOCIALACCOUNT_STORE_TOKENS = False

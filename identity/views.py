@@ -59,3 +59,9 @@ def time_zone_detected(request):
         )
     get_user_model().objects.filter(pk=request.user.pk, time_zone="").update(time_zone=zone)
     return JsonResponse({"time_zone": zone})
+
+
+@login_required
+def staff_mfa_required(request):
+    """Staff without a second factor: it is provisioned by an operator, not enrolled here."""
+    return render(request, "identity/staff_mfa_required.html", status=403)

@@ -51,7 +51,8 @@ def test_staff_without_mfa_cannot_reach_admin(client, db):
     client.force_login(staff)
     response = client.get("/admin/")
     assert response.status_code == 302
-    assert response["Location"] == reverse("mfa_activate_totp")
+    # Not to self-enrolment (issue 12 item 6): staff MFA is provisioned by an operator.
+    assert response["Location"] == reverse("identity:staff-mfa-required")
 
 
 def test_staff_with_mfa_signs_in_with_a_code_and_reaches_admin(client, db, password):

@@ -4,11 +4,13 @@ Works in batches, each in its own transaction, so it can be stopped and run agai
 under the newest key (``token_key_id``) are skipped. Prints the counts.
 """
 
+from allauth.mfa.models import Authenticator
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from connections import vault
 from connections.models import Connection
+from identity.secrets import encrypt_authenticator_data
 
 
 class Command(BaseCommand):
@@ -62,3 +64,11 @@ class Command(BaseCommand):
         )
         if failed:
             self.stderr.write(f"Undecryptable connection ids: {', '.join(map(str, failed_ids))}")
+        # The MFA secrets (identity/secrets.py) are under the same keys.
+        rekeyed = 0
+        for row in Authenticator.objects.filter(type__in=["totp", "recovery_codes"]).iterator():
+            data = encrypt_authenticator_data(row.type, row.data or {}, reencrypt=True)
+            if data != row.data:
+                Authenticator.objects.filter(pk=row.pk).update(data=data)
+                rekeyed += 1
+        self.stdout.write(f"Re-encrypted {rekeyed} MFA authenticator(s) under key {current}.")
