@@ -7,7 +7,7 @@ PORT ?= 8000
 SANDBOX_BASE_URL ?= http://127.0.0.1:$(PORT)
 DEV_ENV := DJANGO_DEBUG=1 PORT=$(PORT) SANDBOX_BASE_URL=$(SANDBOX_BASE_URL)
 
-.PHONY: install run test lint format browser migrate demo clean prod journey
+.PHONY: install run test lint format browser node-deps migrate demo clean prod journey
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(DEV_ENV) $(BIN)/honcho start -f Procfile.dev
 
 ## Install what the tests need (Python packages and Debian's Chromium) and run the whole suite.
-test: install browser
+test: install browser node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -43,6 +43,10 @@ format: install
 
 browser:
 	@sh scripts/ensure-chromium.sh
+
+## Node packages the tests use (axe-core), from package.json and package-lock.json.
+node-deps:
+	@sh scripts/ensure-node-deps.sh
 
 ## The production layout (gunicorn + worker + beat, Procfile) against PostgreSQL and Redis on :8080.
 ## DATABASE_URL / REDIS_URL / PORT default to 127.0.0.1; see docs/guide-operators.md.

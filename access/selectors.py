@@ -76,6 +76,8 @@ class AccessOverview:
     grants: list[GrantView]
     # Every app the person ever granted (revoked ones too), for the activity filter.
     apps: list[tuple[int, str]]
+    # Every grant, revoked ones too (for "past apps").
+    all_grants: list = field(default_factory=list)
 
 
 def _provider(provider_id: str):
@@ -159,7 +161,9 @@ def access_overview(*, user, now: dt.datetime | None = None) -> AccessOverview:
             )
         )
     apps = sorted({(g.app_id, g.app.name) for g in all_grants}, key=lambda a: a[1].lower())
-    return AccessOverview(connections=connection_views, grants=grant_views, apps=apps)
+    return AccessOverview(
+        connections=connection_views, grants=grant_views, apps=apps, all_grants=all_grants
+    )
 
 
 # --- plain-language lines -------------------------------------------------------------------
@@ -188,9 +192,8 @@ def _resource_phrase(event: AuditEvent) -> str:
 
 
 def describe(event: AuditEvent, *, viewer=None) -> str:
-    """One sentence a person understands, e.g. "Acme Notes read repository octo/docs at 14:02,
-    in the background"."""
-    at = timezone.localtime(event.occurred_at).strftime("%H:%M")
+    """One sentence a person understands, e.g. "Acme Notes read repository octo/docs, in the
+    background". The time is shown beside it, once (the activity list groups by day)."""
     app = event.app_label or "An app"
     if event.actor_user_id is not None and viewer is not None and event.actor_user_id == viewer.pk:
         actor = "You"
@@ -206,15 +209,25 @@ def describe(event: AuditEvent, *, viewer=None) -> str:
     if event.action == Action.API_CALL:
         platform_call = _PLATFORM_CALLS.get((event.metadata or {}).get("operation", ""))
         if platform_call and event.outcome == Outcome.SUCCESS:
-            return f"{app} {platform_call} at {at}{background}"
+            return f"{app} {platform_call}{background}"
         verb = _WRITE_VERBS.get(event.scope, "read")
         phrase = _resource_phrase(event)
         if event.outcome == Outcome.SUCCESS:
-            return f"{app} {verb} {phrase} at {at}{background}"
+            return f"{app} {verb} {phrase}{background}"
+        if event.outcome == Outcome.PENDING:
+            return f"{app} asked to change {phrase}: it waits for your approval{background}"
         why = f" ({event.reason})" if event.reason else ""
-        return f"{app} was refused: {verb} {phrase} at {at}{background}{why}"
+        return f"{app} was refused: {verb} {phrase}{background}{why}"
+    if event.action == Action.CONSENT_SHOWN:
+        return f"{app} asked you for access"
+    if event.action == Action.PENDING_ACTION_CREATED:
+        return f"{app} asked to change {_resource_phrase(event)}: it waits for your approval"
     label = Action(event.action).label if event.action in Action.values else event.action
     subject = f" for {app}" if event.app_label and actor != app else ""
     where = f" ({service_name(event.service)})" if event.service else ""
-    outcome = "" if event.outcome == Outcome.SUCCESS else f", {event.get_outcome_display().lower()}"
-    return f"{actor}: {label.lower()}{subject}{where} at {at}{background}{outcome}"
+    outcome = (
+        ""
+        if event.outcome in (Outcome.SUCCESS, Outcome.PENDING)
+        else f", {event.get_outcome_display().lower()}"
+    )
+    return f"{actor}: {label.lower()}{subject}{where}{background}{outcome}"

@@ -12,4 +12,9 @@ urlpatterns = [
         name="revoke",
     ),
     path("apps/<int:pk>/narrow/", views.narrow, name="narrow"),
+    path(
+        "apps/<int:pk>/services/<slug:service>/revoke/",
+        views.revoke_cell,
+        name="revoke-cell",
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from audit.actions import Action, Outcome
 from audit.models import AuditEvent
@@ -20,6 +20,8 @@ class ActivityFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     before_id: int | None = None
+    # API calls to these platform operations are left out (polls the person needs not see).
+    hide_operations: tuple[str, ...] = ()
 
 
 def activity(*, user, filters: ActivityFilter, limit: int = ACTIVITY_PAGE) -> list[AuditEvent]:
@@ -35,7 +37,28 @@ def activity(*, user, filters: ActivityFilter, limit: int = ACTIVITY_PAGE) -> li
         qs = qs.filter(occurred_at__lt=filters.until)
     if filters.before_id is not None:
         qs = qs.filter(id__lt=filters.before_id)
+    if filters.hide_operations:
+        # has_key first: a missing key makes the IN test NULL, which would hide the row too.
+        qs = qs.exclude(
+            Q(action=Action.API_CALL)
+            & Q(metadata__has_key="operation")
+            & Q(metadata__operation__in=list(filters.hide_operations))
+        )
     return list(qs.order_by("-id")[:limit])
+
+
+def background_and_refused(*, user, since: dt.datetime, until: dt.datetime) -> list[AuditEvent]:
+    """What apps did about ``user`` in the background, and what was refused, in a period."""
+    return list(
+        AuditEvent.objects.filter(
+            subject_user=user,
+            action=Action.API_CALL,
+            occurred_at__gte=since,
+            occurred_at__lt=until,
+        )
+        .filter(Q(background=True) | Q(outcome__in=[Outcome.DENIED, Outcome.FAILURE]))
+        .order_by("id")[:5000]
+    )
 
 
 def last_successful_calls(*, user, grant_ids) -> dict[tuple[int, str], dt.datetime]:

@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE["apps_registry-forget-used-codes"] = {
     "schedule": 24 * 60 * 60.0,
 }
 SESSION_GRANT_WINDOW = timedelta(minutes=ENV.session_grant_minutes)
+# The "while you were away" e-mail, for people who turned it on (each gets it daily or weekly).
+CELERY_BEAT_SCHEDULE["access-digest-emails"] = {
+    "task": "access.tasks.send_digest_emails",
+    "schedule": 60 * 60.0,
+}
 
 # --- Django REST framework (the broker API) ---------------------------------------------------
 REST_FRAMEWORK = {

@@ -72,7 +72,9 @@ def person_connections(user) -> tuple[list, list[ConnectionInfo]]:
 
 def grants_for_user(*, user) -> list[Grant]:
     """Every grant the person ever made (revoked ones too), with its app, by app name."""
-    return list(Grant.objects.filter(user=user).select_related("app").order_by("app__name", "pk"))
+    return list(
+        Grant.objects.filter(user=user).select_related("app__publisher").order_by("app__name", "pk")
+    )
 
 
 def grant_for(user, app) -> Grant | None:
