@@ -193,7 +193,9 @@ class TokenView(OAuthEndpointMixin, oauth2_views.TokenView):
         # DOT's version looks the new token up again to send ``app_authorized`` and fails (500)
         # when a concurrent replay of the same code has already revoked it; look it up gently.
         _url, headers, body, status = self.create_token_response(request)
-        if status == 200:
+        # Nothing in the platform listens to ``app_authorized``: without a receiver, the lookup
+        # would be one query per issued token for nothing (docs/performance.md).
+        if status == 200 and app_authorized.has_listeners(self.__class__):
             access_token = json.loads(body).get("access_token")
             token = (
                 get_access_token_model()

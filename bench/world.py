@@ -131,6 +131,26 @@ def platform_world(*, refresh_pool: int, people: int = 200) -> PlatformWorld:
     )
 
 
+def person_token(world: PlatformWorld) -> str:
+    """A new platform access token for the world's person (a revocation ends the old ones)."""
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model
+
+    from consent.models import Grant
+
+    grant = Grant.objects.select_related("app__client").get(pk=world.grant_id)
+    raw = "bench-platform-" + secrets.token_urlsafe(24)
+    token = get_access_token_model()(
+        user_id=world.person_id,
+        application=grant.app.client,
+        expires=timezone.now() + timedelta(hours=6),
+        scope=" ".join(grant.scopes),
+    )
+    _set_checksum(token, raw)
+    token.save()
+    return raw
+
+
 def grow(world: PlatformWorld, *, people: int = 50, repos: int = 1000, audit_rows: int = 1000):
     """More of everything a brokered call could scale with: people with grants and their own
     connections and tokens, selected repositories on the call's own grant, audit rows."""

@@ -106,14 +106,22 @@ def _value(field, value):
 
 def token_row(checksum: str) -> TokenRow | None:
     """The token with this checksum, its app, person and grant (None where there is none)."""
+    raw = token_raw(checksum)
+    return None if raw is None else token_row_from(raw)
+
+
+def token_raw(checksum: str) -> tuple | None:
+    """The statement's row as the driver returns it: immutable values (JSON still as text), so
+    that a cache can keep it and every call still gets objects of its own (broker.factcache)."""
     db = router.db_for_read(get_access_token_model())
-    connection = connections[db]
-    sql, groups = _statement(db)
-    with connection.cursor() as cursor:
+    sql, _groups = _statement(db)
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, [checksum])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        return cursor.fetchone()
+
+
+def token_row_from(row: tuple) -> TokenRow:
+    _sql, groups = _statement(router.db_for_read(get_access_token_model()))
     parts, position = {}, 0
     for alias, fields in groups:
         values = {f.attname: _value(f, row[position + i]) for i, f in enumerate(fields)}

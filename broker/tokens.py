@@ -1,7 +1,8 @@
 """Platform tokens on the broker's API: who is calling, for which grant.
 
-:func:`token_authenticate` reads the bearer token with :func:`broker.selectors.token_row` (one
-query: token, app, person and the person's grant) and returns a :class:`PlatformToken`;
+:func:`token_authenticate` reads the bearer token with :func:`broker.selectors.token_raw` (one
+query: token, app, person and the person's grant; kept by :mod:`broker.factcache` while nothing
+it depends on changes) and returns a :class:`PlatformToken`;
 :func:`grant_for_token` gives the grant it acts for.
 """
 
@@ -19,8 +20,8 @@ from oauth2_provider.settings import oauth2_settings
 from apps_registry.audience import API as API_AUDIENCE
 from apps_registry.audience import audience_allows, resource_uri
 from apps_registry.models import App
-from broker import exceptions
-from broker.selectors import grant_for_client, token_row
+from broker import exceptions, factcache
+from broker.selectors import grant_for_client, token_raw, token_row_from
 from consent.models import Grant
 
 GRANT_HEADER = "HTTP_PLATFORM_GRANT"
@@ -68,12 +69,31 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToke
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw or len(raw) > 512:
         raise exceptions.InvalidToken()
-    row = token_row(hashlib.sha256(raw.encode()).hexdigest())
+    checksum = hashlib.sha256(raw.encode()).hexdigest()
+
+    def load():
+        found = token_raw(checksum)
+        if found is None:
+            return None, None
+        parsed = token_row_from(found)
+        keys = factcache.keys_for(
+            token_id=parsed.token["id"],
+            grant_id=parsed.grant["id"] if parsed.grant else None,
+            app_id=parsed.app["id"] if parsed.app else None,
+            user_id=parsed.token["user_id"],
+        )
+        return found, keys
+
+    # From this process's cache while nothing the row depends on changed (broker.factcache).
+    found, cached = factcache.lookup(checksum, load)
+    row = None if found is None else token_row_from(found)
     if row is None or row.token["application_id"] is None:
         raise exceptions.InvalidToken()
     if row.app is None:
         raise exceptions.InvalidToken("This token belongs to no registered app.")
     token = _token(row)
+    if cached and token.grant is not None:
+        token.grant._broker_cached = True  # its last_used_at may be older than the database's
     if token.is_expired():
         raise exceptions.InvalidToken()
     if oauth2_settings.DCR_REGISTRATION_SCOPE in token.scope.split():

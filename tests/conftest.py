@@ -22,6 +22,16 @@ def signed_in_client(client, user):
 
 # --- apps_registry ------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
+def _broker_fact_cache_off(monkeypatch):
+    """The broker's per-process fact cache (on with REDIS_URL, as in CI) outlives a test and
+    would hide the queries other tests count; tests/broker/test_factcache.py turns it on."""
+    from broker import factcache
+
+    monkeypatch.setattr(factcache, "enabled", lambda: False)
+    factcache.clear_local()
+
+
+@pytest.fixture(autouse=True)
 def _oauth_rate_limits_off(settings):
     """The token, revocation and introspection rate limits count across tests in one process
     (the cache outlives a test); they are off unless a test turns them on."""
