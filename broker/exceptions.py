@@ -79,6 +79,10 @@ class UpstreamUnavailable(BrokerError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     message = "The service could not be reached. Try again later."
 
+    def __init__(self, message: str | None = None, *, retry_after: int = 5, **kw: Any):
+        headers = {"Retry-After": str(retry_after), **(kw.pop("headers", None) or {})}
+        super().__init__(message, headers=headers, retry_after=retry_after, **kw)
+
 
 class UpstreamRateLimited(BrokerError):
     code = "upstream_rate_limited"

@@ -62,7 +62,7 @@ def access_token(
     except cx.TokenRejected as exc:
         raise exceptions.UpstreamTokenRejected(exc.message) from None
     except cx.ProviderUnavailable as exc:
-        raise exceptions.UpstreamUnavailable(headers={"Retry-After": "5"}, retry_after=5) from exc
+        raise exceptions.UpstreamUnavailable(exc.message) from None
 
 
 def token_rejected(connection, *, token: str) -> None:

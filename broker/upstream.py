@@ -91,5 +91,7 @@ def call(
         raise exceptions.UpstreamError(exc.message, upstream_status=exc.status) from None
     except outbound.OffOrigin as exc:
         raise exceptions.InvalidRequest(exc.message) from None
+    except outbound.OverCapacity as exc:
+        raise exceptions.UpstreamUnavailable(exc.message, retry_after=exc.retry_after) from None
     except outbound.Unreachable:
         raise exceptions.UpstreamUnavailable() from None

@@ -12,6 +12,7 @@ from audit.context import (
     current_request_id,
     request_id_var,
 )
+from connections.outbound import call_budget
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -40,6 +41,18 @@ class RequestIdMiddleware:
         if client_id:
             response["X-Client-Request-ID"] = client_id
         return response
+
+
+class OutboundBudgetMiddleware:
+    """Every provider call a request makes shares one deadline and a bounded share of this
+    process's threads per provider (connections.outbound.call_budget)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with call_budget():
+            return self.get_response(request)
 
 
 class RequestIdLogFilter(logging.Filter):

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.OutboundBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -331,6 +332,10 @@ OUTBOUND_TOTAL_TIMEOUT = 30.0
 OUTBOUND_RETRIES = 2
 OUTBOUND_BACKOFF = 0.2
 OUTBOUND_MAX_BYTES = 10 * 1024 * 1024
+# run (issue 11): inside a web request every provider call shares one deadline, and one process
+# sends at most this many requests at once to one provider host (connections/outbound.py).
+BROKER_CALL_DEADLINE_SECONDS = ENV.broker_call_deadline_seconds
+BROKER_PROVIDER_CONCURRENCY = ENV.broker_provider_concurrency
 CONNECTION_REFRESH_MAX_BACKOFF_SECONDS = 3600
 # One refresher per connection holds a lease this long (connections/refresh.py); a refresher
 # that died is taken over after it. Longer than any token request can take.

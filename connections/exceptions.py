@@ -60,5 +60,5 @@ class TokenEndpointError(Exception):
 
     def __init__(self, message: str, *, kind: str = "error"):
         self.message = message
-        self.kind = kind  # invalid_grant / unavailable / malformed / error
+        self.kind = kind  # invalid_grant / unavailable / busy (nothing sent) / malformed / error
         super().__init__(message)

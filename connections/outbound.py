@@ -13,6 +13,12 @@ wire, so the rules live here once:
   ``REQUESTS_CA_BUNDLE`` never decide where a token goes.
 - **Bounded.** Connect and read timeouts, a total time limit for the whole answer, a size limit;
   retries with backoff only for idempotent requests; a ``429`` is reported, not retried into.
+- **One deadline per call, a bounded share of the web.** Inside :func:`call_budget` (every web
+  request: ``config.middleware.OutboundBudgetMiddleware``) all requests, retries and token refreshes
+  share one deadline (``BROKER_CALL_DEADLINE_SECONDS``), and at most
+  ``BROKER_PROVIDER_CONCURRENCY`` requests to one provider host are in flight in the process;
+  one more is refused at once (:class:`OverCapacity`), so a provider that hangs holds a bounded
+  number of the web's threads and the rest keep serving.
 
 Errors never carry the response body or the request's credentials.
 """
@@ -22,7 +28,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -46,6 +54,15 @@ class OffOrigin(OutboundError):
 
 class Unreachable(OutboundError):
     """Connection refused, reset, timed out, or the answer took longer than the limit."""
+
+
+class OverCapacity(Unreachable):
+    """This process already has its share of requests in flight to this provider host (it is
+    slow or hanging): refused without sending; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TooLarge(OutboundError):
@@ -87,6 +104,46 @@ class Response:
 
 _lock = threading.Lock()
 _session: requests.Session | None = None
+
+# The deadline (time.monotonic()) of the call being served, when one is; see call_budget.
+_deadline: ContextVar[float | None] = ContextVar("outbound_deadline", default=None)
+_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def call_budget(seconds: float | None = None) -> Iterator[float]:
+    """Every provider request made inside shares one deadline (``seconds`` from now, default
+    ``BROKER_CALL_DEADLINE_SECONDS``; a nested budget never extends its parent's) and takes one
+    of the provider host's ``BROKER_PROVIDER_CONCURRENCY`` slots while it is in flight."""
+    seconds = settings.BROKER_CALL_DEADLINE_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    outer = _deadline.get()
+    if outer is not None:
+        deadline = min(deadline, outer)
+    token = _deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.reset(token)
+
+
+def deadline() -> float | None:
+    """The current call's deadline (``time.monotonic()``), or None outside a budget."""
+    return _deadline.get()
+
+
+def _slot(origin: str) -> threading.BoundedSemaphore:
+    with _lock:
+        slot = _slots.get(origin)
+        if slot is None:
+            slot = _slots[origin] = threading.BoundedSemaphore(settings.BROKER_PROVIDER_CONCURRENCY)
+        return slot
+
+
+def reset_slots() -> None:
+    """Forget the per-host slots (tests that change BROKER_PROVIDER_CONCURRENCY)."""
+    with _lock:
+        _slots.clear()
 
 
 def session() -> requests.Session:
@@ -141,12 +198,49 @@ def check_origin(url: str, allowed: Collection[str]) -> None:
         raise OffOrigin("The request would leave the provider's configured hosts.")
 
 
+def _may_retry(attempt: int, attempts: int, budget: float | None) -> bool:
+    """Another attempt is allowed, and its backoff still leaves time before the deadline."""
+    if attempt + 1 >= attempts:
+        return False
+    wait = settings.OUTBOUND_BACKOFF * (2**attempt)
+    return budget is None or time.monotonic() + wait + 0.1 < budget
+
+
 def _retry_after(headers: Mapping[str, str]) -> int:
     raw = headers.get("Retry-After", "")
     try:
         return max(1, min(int(float(raw)), 3600))
     except ValueError:
         return 60
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), "")
+
+
+def rate_limit_wait(
+    status: int, headers: Mapping[str, str], content: bytes = b"", *, now: float | None = None
+) -> int | None:
+    """Seconds to wait when the answer is a rate limit, else None.
+
+    A ``429`` always is. GitHub also answers ``403`` for both of its limits: the primary one with
+    ``X-RateLimit-Remaining: 0`` (wait until ``X-RateLimit-Reset``, a Unix time), the secondary
+    one with ``Retry-After`` or, without headers, a message naming it (wait a minute), as
+    GitHub's REST documentation says to handle them."""
+    if status not in {403, 429}:
+        return None
+    if _header(headers, "Retry-After"):
+        return _retry_after({"Retry-After": _header(headers, "Retry-After")})
+    if _header(headers, "X-RateLimit-Remaining") == "0":
+        try:
+            reset = float(_header(headers, "X-RateLimit-Reset"))
+        except ValueError:
+            return 60
+        return max(1, min(int(reset - (time.time() if now is None else now)) + 1, 3600))
+    if status == 429 or b"secondary rate limit" in content[:2000].lower():
+        return 60
+    return None
 
 
 def request(
@@ -176,6 +270,43 @@ def request(
     network errors and 5xx.
     """
     check_origin(url, origins)
+    options = {
+        "bearer": bearer, "basic": basic, "headers": headers, "params": params, "data": data,
+        "json_body": json_body, "content_type": content_type, "idempotent": idempotent,
+        "retries": retries, "timeout": timeout, "max_bytes": max_bytes,
+    }  # fmt: skip
+    budget = _deadline.get()
+    if budget is None:
+        return _request(method, url, None, **options)
+    slot = _slot(origin_of(url))
+    if not slot.acquire(blocking=False):
+        raise OverCapacity(
+            "The service is slow to answer; the platform is not sending it more requests now.",
+            retry_after=max(1, round(settings.BROKER_CALL_DEADLINE_SECONDS)),
+        )
+    try:
+        return _request(method, url, budget, **options)
+    finally:
+        slot.release()
+
+
+def _request(
+    method: str,
+    url: str,
+    budget: float | None,
+    *,
+    bearer,
+    basic,
+    headers,
+    params,
+    data,
+    json_body,
+    content_type,
+    idempotent,
+    retries,
+    timeout,
+    max_bytes,
+) -> Response:
     method = method.upper()
     sent = {"Accept": "application/json"}
     sent.update(headers or {})
@@ -194,6 +325,12 @@ def request(
     limit = settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes
     for attempt in range(attempts):
         started = time.perf_counter()
+        if budget is not None:
+            left = budget - time.monotonic()
+            if left <= 0.05:
+                raise Unreachable("The service did not answer within the call's deadline.")
+            total = min(total, left)
+            connect, read = min(connect, total), min(read, total)
         deadline = started + total
         try:
             with session().request(
@@ -240,18 +377,18 @@ def request(
         except Unreachable as exc:
             failure = exc
         else:
-            if result.status == 429:
-                wait = _retry_after(result.headers)
+            wait = rate_limit_wait(result.status, result.headers, result.content)
+            if wait is not None:
                 raise RateLimited(
                     "The service is rate-limiting the platform.",
                     retry_after=wait,
                     headers={"Retry-After": str(wait)},
                 )
-            if result.status >= 500 and attempt + 1 < attempts:
+            if result.status >= 500 and _may_retry(attempt, attempts, budget):
                 time.sleep(settings.OUTBOUND_BACKOFF * (2**attempt))
                 continue
             return result
-        if attempt + 1 < attempts:
+        if _may_retry(attempt, attempts, budget):
             time.sleep(settings.OUTBOUND_BACKOFF * (2**attempt))
             continue
         raise failure

@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
+from connections import outbound, vault
 from connections import tokens as token_client
-from connections import vault
 from connections.exceptions import (
     ConnectionNeedsReauthorization,
     ProviderUnavailable,
@@ -322,6 +322,8 @@ def connection_refresh(
     ProviderUnavailable. When the new tokens cannot be stored, the old refresh token is kept.
     """
     lease_seconds = settings.CONNECTION_REFRESH_LEASE_SECONDS
+    if deadline is None:
+        deadline = outbound.deadline()  # the web request's call budget, when there is one
     give_up = deadline if deadline is not None else time.monotonic() + lease_seconds + 1
     lock = _local_lock(connection.pk)
     if not lock.acquire(timeout=max(0.0, give_up - time.monotonic()) if wait else 0):
@@ -371,6 +373,8 @@ def _call_and_store(row: Connection, *, lease_id: str, background: bool) -> str:
     try:
         tokens = token_client.refresh(spec, refresh_token=used_refresh)  # no transaction open
     except TokenEndpointError as exc:
+        if exc.kind == "busy":
+            raise RefreshInProgress(exc.message) from None
         if exc.kind == "invalid_grant":
             raise _needs_reauth(
                 row, f"Refresh refused: {exc.message}", background, lease_id=lease_id

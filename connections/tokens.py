@@ -134,6 +134,10 @@ def _send(spec: ProviderSpec, method: str, url: str, **kw) -> outbound.Response:
         raise TokenEndpointError(
             f"{spec.name} is unavailable (HTTP 429).", kind="unavailable"
         ) from None
+    except outbound.OverCapacity:
+        # Nothing was sent (this process has its share of requests in flight to the provider):
+        # not the provider's failure, so it is not counted against the connection.
+        raise TokenEndpointError(f"{spec.name} is busy; try again shortly.", kind="busy") from None
     except outbound.OutboundError as exc:
         # The client's messages name "The service"; the person sees the provider's name.
         message = exc.message.replace("The service's", f"{spec.name}'s")
