@@ -19,7 +19,7 @@ from audit.selectors import last_successful_calls
 from connections.providers import UnknownProvider, get_provider
 from connections.selectors import connections_for_user
 from consent.catalog import BACKGROUND_SCOPE, CATALOG, SERVICES, UNATTENDED_WRITES_SCOPE
-from consent.selectors import grants_for_user
+from consent.selectors import grants_for_user, standing_approvals_for
 
 
 @dataclass(slots=True)
@@ -64,6 +64,8 @@ class GrantView:
     unattended_writes: bool
     expired: bool
     last_used_at: dt.datetime | None
+    # Active "approve similar for 24 h" approvals on this grant.
+    standing: list = field(default_factory=list)
 
     @property
     def id(self):
@@ -98,6 +100,9 @@ def access_overview(*, user, now: dt.datetime | None = None) -> AccessOverview:
     all_grants = grants_for_user(user=user)
     live = [g for g in all_grants if g.revoked_at is None]
     last_use = last_successful_calls(user=user, grant_ids=[g.pk for g in live])
+    standing: dict[int, list] = {}
+    for approval in standing_approvals_for(user=user, now=now):
+        standing.setdefault(approval.grant_id, []).append(approval)
 
     by_id: dict[int, ConnectionView] = {}
     connection_views = []
@@ -158,6 +163,7 @@ def access_overview(*, user, now: dt.datetime | None = None) -> AccessOverview:
                 unattended_writes=UNATTENDED_WRITES_SCOPE in grant.scopes,
                 expired=grant.expires_at is not None and grant.expires_at <= now,
                 last_used_at=max(recorded) if recorded else None,
+                standing=standing.get(grant.pk, []),
             )
         )
     apps = sorted({(g.app_id, g.app.name) for g in all_grants}, key=lambda a: a[1].lower())

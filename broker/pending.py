@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from broker import exceptions
+from broker import exceptions, upstream
 from broker.adapters import OPERATIONS
 from broker.adapters.base import Operation
 from broker.policy import CallFacts, decide_approved_write
@@ -18,8 +18,34 @@ from consent.models import PendingAction
 State = PendingAction.Status
 
 
+def downstream_request(*, operation: Operation, grant, params, body) -> dict:
+    """The provider request as :func:`broker.provider_calls.perform` will send it, for the
+    person to see before approving: method, URL and body (never a token)."""
+    payload = dict(body or {})
+    payload.update({k: v.format(**params) for k, v in operation.body_from_route.items()})
+    try:
+        _connection, provider = connection_for(grant=grant, service=operation.service)
+        base = provider.api_base_url if provider is not None else ""
+    except exceptions.BrokerError:
+        base = ""
+    try:
+        url = upstream.build_url(
+            base or "https://provider.invalid",
+            operation.upstream_path,
+            params,
+            path_params=operation.path_params,
+            query={k: v.format(**params) for k, v in operation.upstream_query.items()},
+        )
+    except (ValueError, KeyError):
+        url = operation.upstream_path
+    if not base:
+        url = url.removeprefix("https://provider.invalid")
+    return {"method": operation.http_method, "url": url, "body": payload}
+
+
 def pending_action_create(*, operation: Operation, grant, params, body, resource, background):
     action = pending.create(
+        downstream=downstream_request(operation=operation, grant=grant, params=params, body=body),
         grant=grant,
         operation=operation.name,
         service=operation.service,

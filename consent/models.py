@@ -117,9 +117,46 @@ class PendingAction(models.Model):
     result_status = models.PositiveIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
+    # The provider request exactly as the platform will send it (method, URL, body), shown on
+    # the approvals page. Never holds a token: the Authorization header is added when sent.
+    downstream = models.JSONField(default=dict, blank=True)
+    # Set when a standing approval ("approve similar for 24 h") let this action through.
+    standing_approval = models.ForeignKey(
+        "StandingApproval",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="actions",
+    )
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
         return f"{self.operation} on {self.resource} ({self.status})"
+
+
+class StandingApproval(models.Model):
+    """ "Approve similar for 24 h": later writes of the same operation on the same resource by the
+    same app (grant) are approved without asking, until ``expires_at`` or until ended early."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="standing_approvals")
+    operation = models.CharField(max_length=100)
+    resource = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["grant", "operation", "resource"])]
+
+    def __str__(self):
+        return f"standing approval for {self.operation} on {self.resource}"
+
+    def is_active(self, now) -> bool:
+        return self.ended_at is None and self.expires_at > now

@@ -27,8 +27,10 @@ from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
-from consent.models import PendingAction
+from consent.models import PendingAction, StandingApproval
 from consent.signals import pending_action_approved
+
+STANDING_APPROVAL_LIFETIME = timedelta(hours=24)
 
 State = PendingAction.Status
 
@@ -100,9 +102,14 @@ def _event(action: PendingAction, what: Action, outcome: Outcome, **kwargs) -> N
 
 def create(
     *, grant, operation: str, service: str, scope: str, resource: str, summary: str,
-    params: dict, body: dict, background: bool | None,
+    params: dict, body: dict, background: bool | None, downstream: dict | None = None,
 ) -> PendingAction:  # fmt: skip
-    """Hold a write for the person's approval (state *created*)."""
+    """Hold a write for the person's approval (state *created*).
+
+    If the person left a standing approval for this operation on this resource by this app
+    ("approve similar for 24 h"), it is *approved* at once, by that standing approval, and
+    audited as such; otherwise it waits for the person."""
+    now = timezone.now()
     with transaction.atomic():
         action = PendingAction.objects.create(
             grant=grant,
@@ -113,19 +120,79 @@ def create(
             summary=summary[:500],
             params=params,
             body=body,
-            expires_at=timezone.now() + settings.BROKER_PENDING_ACTION_TTL,
+            downstream=downstream or {},
+            expires_at=now + settings.BROKER_PENDING_ACTION_TTL,
         )
         _event(
             action, Action.PENDING_ACTION_CREATED, Outcome.PENDING,
             actor_type=ActorType.APP, background=background,
         )  # fmt: skip
+        standing = standing_for(grant=grant, operation=operation, resource=resource, now=now)
+        if standing is not None and scope in grant.scopes:
+            _move(action, State.APPROVED, decided_at=now, standing_approval=standing)
+            _event(
+                action, Action.PENDING_ACTION_APPROVED, Outcome.SUCCESS,
+                actor_type=ActorType.SYSTEM,
+                reason=f"approved by your standing approval #{standing.pk} "
+                f"(until {standing.expires_at:%Y-%m-%d %H:%M} UTC)",
+                metadata={"standing_approval": standing.pk},
+            )  # fmt: skip
+            transaction.on_commit(
+                lambda: pending_action_approved.send(sender=PendingAction, pending_action=action)
+            )
     return action
 
 
-def decide(*, action_id: int, user, approve: bool, request=None) -> PendingAction:
+def standing_for(*, grant, operation: str, resource: str, now: datetime):
+    """The person's active standing approval covering this write, or None."""
+    return (
+        StandingApproval.objects.filter(
+            grant=grant,
+            operation=operation,
+            resource=resource,
+            ended_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def standing_end(*, approval_id: int, user, request=None) -> StandingApproval:
+    """End a standing approval early: later writes wait for the person again."""
+    now = timezone.now()
+    with transaction.atomic():
+        approval = (
+            StandingApproval.objects.select_for_update()
+            .select_related("grant__app")
+            .filter(pk=approval_id, grant__user=user)
+            .first()
+        )
+        if approval is None:
+            raise PendingActionError("There is no such standing approval.")
+        if approval.is_active(now):
+            approval.ended_at = now
+            approval.save(update_fields=["ended_at"])
+            record_event(
+                Action.GRANT_CHANGED,
+                grant=approval.grant,
+                actor_type=ActorType.PERSON,
+                actor_user=user,
+                request=request,
+                reason=f"standing approval #{approval.pk} ended early",
+                metadata={"standing_approval": approval.pk, "operation": approval.operation},
+            )
+    return approval
+
+
+def decide(
+    *, action_id: int, user, approve: bool, request=None, similar_for_24h: bool = False
+) -> PendingAction:
     """The person approves (*approved*) or rejects (*rejected*) one of their created actions.
     An approval is refused if the action expired or the grant no longer covers it; once it
-    commits, ``pending_action_approved`` is sent (the broker performs it)."""
+    commits, ``pending_action_approved`` is sent (the broker performs it). With
+    ``similar_for_24h`` the approval also stands for 24 hours for later writes of the same
+    operation on the same resource by the same app (a :class:`StandingApproval`)."""
     now = timezone.now()
     with transaction.atomic():
         action = _locked(action_id, grant__user=user)
@@ -142,14 +209,26 @@ def decide(*, action_id: int, user, approve: bool, request=None) -> PendingActio
             raise PendingActionError("The app no longer has access: it cannot do this.")
         if approve and action.scope not in grant.scopes:
             raise PendingActionError("The app no longer has permission for this.")
-        _move(
-            action, State.APPROVED if approve else State.REJECTED, decided_at=now, decided_by=user
-        )
+        fields = {"decided_at": now, "decided_by": user}
+        if approve and similar_for_24h:
+            fields["standing_approval"] = StandingApproval.objects.create(
+                grant=grant,
+                operation=action.operation,
+                resource=action.resource,
+                summary=action.summary,
+                created_by=user,
+                created_at=now,
+                expires_at=now + STANDING_APPROVAL_LIFETIME,
+            )
+        _move(action, State.APPROVED if approve else State.REJECTED, **fields)
+        standing = fields.get("standing_approval")
         _event(
             action,
             Action.PENDING_ACTION_APPROVED if approve else Action.PENDING_ACTION_REJECTED,
             Outcome.SUCCESS if approve else Outcome.DENIED,
             actor_type=ActorType.PERSON, actor_user=user, request=request,
+            reason="approved, and similar ones for 24 hours" if standing else "",
+            metadata={"standing_approval": standing.pk} if standing else {},
         )  # fmt: skip
         if approve:
             # Sent once, after the status change is committed: a second click finds it decided.

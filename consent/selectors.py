@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.db.models import Count
+
 from consent.catalog import PROVIDER_SERVICES
 from consent.engine import AppInfo, ConnectionInfo, GrantInfo
-from consent.models import Grant, PendingAction
+from consent.models import Grant, PendingAction, StandingApproval
 
 log = logging.getLogger(__name__)
 
@@ -130,5 +132,14 @@ def pending_actions_for(user):
     return (
         PendingAction.objects.filter(grant__user=user)
         .select_related("grant__app__publisher")
+        .order_by("-created_at")
+    )
+
+
+def standing_approvals_for(*, user, now):
+    """The person's active "approve similar for 24 h" approvals, newest first (one query)."""
+    return list(
+        StandingApproval.objects.filter(grant__user=user, ended_at__isnull=True, expires_at__gt=now)
+        .annotate(approved_count=Count("actions"))
         .order_by("-created_at")
     )

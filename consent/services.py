@@ -317,9 +317,23 @@ def pending_actions_expire(*, now: datetime | None = None) -> int:
     return pending.expire_due(now=now)
 
 
-def pending_action_approve(*, action_id: int, user, request=None) -> PendingAction:
-    """The person approves a held write; the broker performs it once the approval commits."""
-    return pending.decide(action_id=action_id, user=user, approve=True, request=request)
+def pending_action_approve(
+    *, action_id: int, user, request=None, similar_for_24h: bool = False
+) -> PendingAction:
+    """The person approves a held write; the broker performs it once the approval commits.
+    ``similar_for_24h`` also approves later writes of the same operation on the same resource
+    by the same app for 24 hours (``consent.pending.standing_for``)."""
+    return pending.decide(
+        action_id=action_id,
+        user=user,
+        approve=True,
+        request=request,
+        similar_for_24h=similar_for_24h,
+    )
+
+
+def standing_approval_end(*, approval_id: int, user, request=None):
+    return pending.standing_end(approval_id=approval_id, user=user, request=request)
 
 
 def pending_action_reject(*, action_id: int, user, request=None) -> PendingAction:

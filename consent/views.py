@@ -46,7 +46,7 @@ from consent.engine import (
     decide,
     resolve_approval,
 )
-from consent.models import Grant, PendingAction
+from consent.models import Grant, PendingAction, StandingApproval
 
 SESSION_KEY = "consent.requests"
 ASKED = (Outcome.NEW, Outcome.DECLINED)
@@ -771,12 +771,20 @@ def approvals(request):
     now = _now()
     waiting = [a for a in actions if a.status == PendingAction.Status.CREATED]
     decided = [a for a in actions if a.status != PendingAction.Status.CREATED][:30]
+    standing = [
+        a
+        for a in StandingApproval.objects.filter(grant__user=request.user, ended_at__isnull=True)
+        .select_related("grant__app")
+        .order_by("-created_at")[:50]
+        if a.is_active(now)
+    ]
     return render(
         request,
         "consent/approvals.html",
         {
             "waiting": [_action_view(a, now) for a in waiting],
             "decided": [_action_view(a, now) for a in decided],
+            "standing": standing,
         },
     )
 
@@ -793,6 +801,8 @@ def _action_view(action: PendingAction, now):
         and pending.is_expired(action, now),
         "body_items": [(str(k), _readable(v)) for k, v in body.items()],
         "params_items": [(str(k), _readable(v)) for k, v in (action.params or {}).items()],
+        "downstream": action.downstream or {},
+        "downstream_body": _readable((action.downstream or {}).get("body", action.body) or {}),
     }
 
 
@@ -808,15 +818,41 @@ def _readable(value) -> str:
 @require_POST
 def approval_decide(request, pk: int):
     decision = request.POST.get("decision")
-    if decision not in ("approve", "reject"):
+    if decision not in ("approve", "approve_similar", "reject"):
         return HttpResponseBadRequest("Choose approve or reject.")
     try:
-        if decision == "approve":
-            services.pending_action_approve(action_id=pk, user=request.user, request=request)
-            messages.success(request, "Approved: the platform is performing it now.")
+        if decision in ("approve", "approve_similar"):
+            similar = decision == "approve_similar"
+            services.pending_action_approve(
+                action_id=pk, user=request.user, request=request, similar_for_24h=similar
+            )
+            messages.success(
+                request,
+                "Approved: the platform is performing it now."
+                + (
+                    " Similar requests by this app on the same place are approved for 24 hours;"
+                    " you can end that early below."
+                    if similar
+                    else ""
+                ),
+            )
         else:
             services.pending_action_reject(action_id=pk, user=request.user, request=request)
             messages.info(request, "Rejected: the app is told it may not do this.")
     except services.PendingActionError as problem:
         messages.error(request, str(problem))
     return redirect("consent:approvals")
+
+
+@login_required
+@require_POST
+def standing_approval_end(request, pk: int):
+    try:
+        services.standing_approval_end(approval_id=pk, user=request.user, request=request)
+        messages.success(request, "Ended: later requests wait for your approval again.")
+    except services.PendingActionError as problem:
+        messages.error(request, str(problem))
+    target = request.POST.get("next", "")
+    return redirect(
+        target if target in ("/access/", "/consent/approvals/") else "consent:approvals"
+    )
