@@ -11,63 +11,23 @@ canonicalise (encoded slashes, dot segments, non-ASCII look-alikes) is refused r
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import unquote
+
+from connections.providers.kinds import canonical
 
 BACKGROUND_SCOPE = "agents.jobs.background"
 UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
-
-_OWNER = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38})")
-_REPO = re.compile(r"[a-z0-9_.-]{1,100}")
-_CHANNEL = re.compile(r"[A-Z0-9]{1,64}")
-_DRIVE_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-def _decoded(raw: str) -> str | None:
-    """Percent-decode until stable (double encoding included), then NFKC; None if not ASCII."""
-    value = raw
-    for _ in range(4):
-        decoded = unquote(value)
-        if decoded == value:
-            break
-        value = decoded
-    else:
-        return None
-    value = unicodedata.normalize("NFKC", value)
-    if not value.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        return None
-    return value
 
 
 def canonical_resource(kind: str, raw: str | None) -> str | None:
     """The canonical id of a resource, or None if ``raw`` is not a well-formed id of ``kind``.
 
-    repository: ``owner/repo`` lower-cased; channel: Slack id upper-cased; folder and file: Drive
-    id as is (case-sensitive).
+    The one canonicaliser of each kind lives with the resource kinds
+    (:mod:`connections.providers.kinds`); the consent screen stores selections through it too.
     """
-    if raw is None:
-        return None
-    value = _decoded(str(raw))
-    if value is None:
-        return None
-    if kind == "repository":
-        value = value.lower()
-        owner, sep, repo = value.partition("/")
-        if not sep or not _OWNER.fullmatch(owner) or not _REPO.fullmatch(repo):
-            return None
-        if repo in {".", ".."} or repo.endswith(".") or repo.endswith(".git"):
-            return None
-        return f"{owner}/{repo}"
-    if kind == "channel":
-        value = value.upper()
-        return value if _CHANNEL.fullmatch(value) else None
-    if kind in {"folder", "file"}:
-        return value if _DRIVE_ID.fullmatch(value) else None
-    return None
+    return canonical(kind, raw)
 
 
 @dataclass(frozen=True, slots=True)

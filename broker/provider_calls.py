@@ -1,8 +1,8 @@
 """Talking to the provider for an allowed call: the URL, the vault token, one retry after a 401,
 and reading the answer (status, Slack's ``ok``, pagination, the selection filter).
 
-The answer handling here (``_interpret``, ``_next_page``) is the provider's dialect and moves into
-the provider declarations.
+Reading the answer's dialect (Slack's ``ok: false``, Link and cursor paging, refresh-then-retry)
+is written once in ``connections.providers.answers``, shared with the consent screen's listing.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ from broker import exceptions, gateway, upstream
 from broker.adapters.base import Operation
 from broker.policy import CallFacts, canonical_resource, check_resource
 from broker.records import BrokerResult, refusal_error
+from connections.providers import answers
 
 
-def _dig(data: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
+_dig = answers.dig
 
 
 def _next_page(operation: Operation, response: upstream.UpstreamResponse, data: Any) -> str | None:
@@ -29,13 +25,9 @@ def _next_page(operation: Operation, response: upstream.UpstreamResponse, data: 
     if pagination is None:
         return None
     if pagination.next_from == "link":
-        link = response.headers.get("Link", "")
-        for part in link.split(","):
-            if 'rel="next"' in part and "<" in part:
-                url = part[part.index("<") + 1 : part.index(">")]
-                page = parse_qs(urlsplit(url).query).get(pagination.page_param)
-                return page[0] if page and page[0].isdigit() else None
-        return None
+        url = answers.next_link(response.headers)
+        page = parse_qs(urlsplit(url).query).get(pagination.page_param) if url else None
+        return page[0] if page and page[0].isdigit() else None
     value = _dig(data, pagination.next_from)
     return value if isinstance(value, str) and value else None
 
@@ -77,11 +69,11 @@ def _interpret(operation: Operation, response: upstream.UpstreamResponse):
         raise exceptions.UpstreamError(
             "The service's answer was not valid JSON.", upstream_status=response.status
         ) from None
-    if operation.ok_key and isinstance(data, dict) and data.get(operation.ok_key) is not True:
-        error = data.get("error")
-        if error in {"channel_not_found", "not_in_channel"}:
+    error = answers.ok_false_error("slack", data) if operation.ok_key else None
+    if error:
+        if error in answers.SLACK_NOT_FOUND:
             raise exceptions.NotFound("The service found no such channel.", upstream_status=200)
-        if error in {"invalid_auth", "token_revoked", "token_expired", "not_authed"}:
+        if error in answers.SLACK_AUTH_ERRORS:
             return _SLACK_AUTH
         raise exceptions.UpstreamError(
             "The slack service refused the request.", upstream_status=response.status
@@ -94,10 +86,10 @@ _SLACK_AUTH = object()  # Slack's way of saying 401
 
 def _send(*, operation, connection, url, data, content_type, json_body, record, method=None):
     """Call with a vault token; on a provider 401 refresh once (naming the rejected token, so a
-    second request of the same call reuses the new one) and retry once."""
-    rejected = None
-    for _attempt in range(2):
-        token = gateway.access_token(connection, rejected_token=rejected)
+    second request of the same call reuses the new one) and retry once (``answers.with_refresh``,
+    the same rule the consent screen's listing follows)."""
+
+    def use(token: str):
         response = upstream.call(
             method or operation.http_method,
             url,
@@ -115,14 +107,21 @@ def _send(*, operation, connection, url, data, content_type, json_body, record, 
                 unauthorized = _interpret(operation, response) is _SLACK_AUTH
             except exceptions.BrokerError:
                 return response
-        if not unauthorized:
-            return response
-        rejected = token
-        del token
-    # Refreshed once and still refused: say so (502), and remember it so the next call does not
-    # rotate the refresh token again.
-    gateway.token_rejected(connection, token=rejected)
-    raise exceptions.UpstreamTokenRejected()
+        if unauthorized:
+            raise answers.AuthRejected()
+        return response
+
+    def rejected(token: str):
+        # Refreshed once and still refused: say so (502), and remember it so the next call
+        # does not rotate the refresh token again.
+        gateway.token_rejected(connection, token=token)
+        return exceptions.UpstreamTokenRejected()
+
+    return answers.with_refresh(
+        lambda rejected_token: gateway.access_token(connection, rejected_token=rejected_token),
+        use,
+        on_rejected=rejected,
+    )
 
 
 def perform(

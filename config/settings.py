@@ -313,12 +313,9 @@ CONNECTION_PROVIDERS = [
 SANDBOX_BASE_URL = ENV.sandbox_base_url
 SANDBOX_ACCESS_TOKEN_SECONDS = ENV.sandbox_token_lifetime_seconds
 SOCIALACCOUNT_ADAPTER = "connections.adapters.SocialAccountAdapter"
-SOCIALACCOUNT_PROVIDERS = {
-    provider: {"OAUTH_PKCE_ENABLED": True}
-    for provider in (
-        "github", "slack", "google", "sandbox_github", "sandbox_slack", "sandbox_google"
-    )
-}  # fmt: skip
+# PKCE and every other dialect detail come from the provider declarations
+# (connections.providers), not from allauth's per-provider settings.
+SOCIALACCOUNT_PROVIDERS = {}
 # Refresh: the sweep refreshes tokens expiring within this margin; failures back off.
 CONNECTION_REFRESH_MARGIN_SECONDS = ENV.connection_refresh_margin_seconds
 CONNECTION_REFRESH_TIMEOUT_SECONDS = 10

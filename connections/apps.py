@@ -6,5 +6,5 @@ class ConnectionsConfig(AppConfig):
     verbose_name = "Connections"
 
     def ready(self):
-        from connections import receivers  # noqa: F401 - connects allauth's signals
-        from connections.sandbox import checks  # noqa: F401 - registers the deploy check
+        from connections import checks, receivers  # noqa: F401 - registry checks, allauth signals
+        from connections.sandbox import checks as sandbox_checks  # noqa: F401 - deploy check

@@ -11,15 +11,8 @@ from __future__ import annotations
 from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 
-from connections.oauth.adapters import (
-    GitHubAdapter,
-    GoogleAdapter,
-    SandboxGitHubAdapter,
-    SandboxGoogleAdapter,
-    SandboxSlackAdapter,
-    SlackAdapter,
-)
-from connections.providers import get_provider
+from connections.oauth.adapters import ADAPTERS
+from connections.providers import declared, get_provider
 
 
 class PlatformAccount(ProviderAccount):
@@ -30,7 +23,6 @@ class PlatformAccount(ProviderAccount):
 class PlatformProvider(OAuth2Provider):
     package = "connections.oauth"
     account_class = PlatformAccount
-    pkce_enabled_default = True
 
     def get_default_scope(self):
         return list(get_provider(self.id).default_scopes)
@@ -39,6 +31,10 @@ class PlatformProvider(OAuth2Provider):
         params = dict(get_provider(self.id).extra_authorize_params)
         params.update(super().get_auth_params())
         return params
+
+    @property
+    def pkce_enabled_default(self):
+        return get_provider(self.id).pkce
 
     def extract_uid(self, data):
         return str(data["id"])
@@ -63,18 +59,5 @@ def _provider(provider_id: str, display: str, adapter) -> type[PlatformProvider]
     )
 
 
-GitHubProvider = _provider("github", "GitHub", GitHubAdapter)
-SlackProvider = _provider("slack", "Slack", SlackAdapter)
-GoogleProvider = _provider("google", "Google", GoogleAdapter)
-SandboxGitHubProvider = _provider("sandbox_github", "Sandbox GitHub", SandboxGitHubAdapter)
-SandboxSlackProvider = _provider("sandbox_slack", "Sandbox Slack", SandboxSlackAdapter)
-SandboxGoogleProvider = _provider("sandbox_google", "Sandbox Google", SandboxGoogleAdapter)
-
-provider_classes = [
-    GitHubProvider,
-    SlackProvider,
-    GoogleProvider,
-    SandboxGitHubProvider,
-    SandboxSlackProvider,
-    SandboxGoogleProvider,
-]
+# One allauth provider class per declared provider, generated from the registry.
+provider_classes = [_provider(spec.id, spec.name, ADAPTERS[spec.id]) for spec in declared()]

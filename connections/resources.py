@@ -1,21 +1,19 @@
-"""The person's resources at a provider (for the consent screen) and their canonical ids."""
+"""The person's resources at a provider (for the consent screen), read as each provider's
+declaration says, in the one canonical form of their kind (``connections.providers.kinds``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 from django.conf import settings
 
 from connections import outbound
 from connections.exceptions import ConnectionNeedsReauthorization, ProviderUnavailable
-from connections.providers import get_provider
+from connections.providers import answers, get_provider
+from connections.providers.kinds import canonical_or_error
 from connections.services import get_valid_access_token
 
-KINDS = ("repository", "organisation", "channel", "folder")
 MAX_PAGES = 20
-_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,39 +25,9 @@ class Resource:
 
 
 def canonical_id(kind: str, raw: str) -> str:
-    """The canonical form of a resource id (docs/architecture.md).
-
-    A repository is ``owner/repo`` lower-cased after percent-decoding; an organisation its login
-    lower-cased; a channel is Slack's id upper-cased; a folder is Drive's id as is.
-    """
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError(f"An empty {kind} id.")
-    value = raw.strip()
-    if kind == "repository":
-        value = unquote(value).strip("/").lower()
-        parts = value.split("/")
-        if (
-            len(parts) != 2
-            or not all(re.fullmatch(r"[a-z0-9._-]+", p) for p in parts)
-            or ".." in parts
-        ):
-            raise ValueError(f"Not a repository (owner/name): {raw!r}.")
-        return value
-    if kind == "organisation":
-        value = unquote(value).lower()
-        if not re.fullmatch(r"[a-z0-9-]+", value):
-            raise ValueError(f"Not an organisation login: {raw!r}.")
-        return value
-    if kind == "channel":
-        value = value.upper()
-        if not re.fullmatch(r"[CGD](?=[A-Z0-9]*[0-9])[A-Z0-9]{6,}", value):
-            raise ValueError(f"Not a Slack channel id: {raw!r}.")
-        return value
-    if kind == "folder":
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-            raise ValueError(f"Not a Drive folder id: {raw!r}.")
-        return value
-    raise ValueError(f"Unknown resource kind: {kind!r}.")
+    """The canonical form of a resource id (the one canonicaliser, ``providers.kinds``); raises
+    ValueError with a sentence when ``raw`` is not an id of ``kind``."""
+    return canonical_or_error(kind, raw)
 
 
 def _get(spec, url: str, token: str, params: dict | None = None) -> outbound.Response:
@@ -83,117 +51,78 @@ def _get(spec, url: str, token: str, params: dict | None = None) -> outbound.Res
     return response
 
 
-def _call(connection, fetch):
-    """Run ``fetch(token)``; on a 401 force one refresh and try once more."""
-    token = get_valid_access_token(connection)
-    response = fetch(token)
-    if response is None:
-        token = get_valid_access_token(connection, rejected_token=token)
-        response = fetch(token)
-        if response is None:
-            raise ConnectionNeedsReauthorization(connection=connection)
-    return response
+def _page(spec, listing, url, params, token):
+    """One page: its items and where the next one is (URL, params), or raise."""
+    response = _get(spec, url, token, params)
+    body = response.json_or_none()
+    if answers.is_auth_rejection(spec.dialect, response.status, body):
+        raise answers.AuthRejected()
+    error = answers.ok_false_error(spec.dialect, body)
+    if listing.missing_scope_status is not None and response.status == listing.missing_scope_status:
+        error = "missing_scope"
+    if error == "missing_scope":
+        raise ConnectionNeedsReauthorization(
+            f"The connection lacks the {spec.name} access this list needs."
+        )
+    if error or response.status != 200:
+        raise ProviderUnavailable(f"{spec.name} answered HTTP {response.status}.")
+    items = answers.dig(body, listing.items_path)
+    if not isinstance(items, list):
+        raise ProviderUnavailable(f"{spec.name} sent a list the platform cannot read.")
+    paging = listing.paging
+    if paging.style == "link":
+        following = answers.next_link(response.headers)
+        return items, ((following, None) if following else None)
+    if paging.style == "cursor":
+        cursor = answers.next_cursor(paging, body)
+        return items, ((url, {**params, paging.param: cursor}) if cursor else None)
+    return items, None
+
+
+def _item(listing, item) -> Resource | None:
+    if not isinstance(item, dict):
+        return None
+    if listing.filter_field and item.get(listing.filter_field) != listing.filter_value:
+        return None
+    raw = item.get(listing.id_field)
+    label = item.get(listing.label_field) if listing.label_field else raw
+    return Resource(
+        canonical_id(listing.kind, raw),
+        f"{listing.label_prefix}{label or raw}",
+        bool(private) if listing.private_field and listing.private_field in item else None,
+    )
 
 
 def list_resources(connection, kind: str) -> list[Resource]:
-    """The person's repositories, organisations, channels or folders, fetched through the connection."""
+    """The person's resources of ``kind``, fetched through the connection as its provider's
+    declaration says (:class:`connections.providers.base.Listing`); on a refused token, one
+    forced refresh and one retry."""
     spec = get_provider(connection.provider)
-    base = spec.api_base_url
-    if kind in {"repository", "organisation"}:
-        if spec.service != "github":
-            raise ValueError(f"{spec.name} has no {kind}s.")
-        path = "/user/repos" if kind == "repository" else "/user/orgs"
+    listing = spec.listing(kind)
+    if listing is None:
+        raise ValueError(f"{spec.name} has no {kind}s.")
+    first = {**listing.query}
+    if listing.paging.size_param:
+        first[listing.paging.size_param] = str(listing.paging.size)
 
-        def fetch(token):
-            items, url, params = [], f"{base}{path}", {"per_page": 100}
-            for _ in range(MAX_PAGES):
-                response = _get(spec, url, token, params)
-                if response.status == 401:
-                    return None
-                if response.status != 200:
-                    raise ProviderUnavailable(f"{spec.name} answered HTTP {response.status}.")
-                items += response.json()
-                match = _LINK_NEXT.search(response.headers.get("Link", ""))
-                if not match:
-                    break
-                url, params = match.group(1), None
-            return items
+    def fetch(token: str) -> list:
+        items, following = [], (f"{spec.api_base_url}{listing.path}", first)
+        for _ in range(MAX_PAGES):
+            page, following = _page(spec, listing, *following, token)
+            items += page
+            if following is None:
+                break
+        return items
 
-        items = _call(connection, fetch)
-        if kind == "repository":
-            return [
-                Resource(
-                    canonical_id("repository", i["full_name"]),
-                    i["full_name"],
-                    bool(i["private"]) if "private" in i else None,
-                )
-                for i in items
-            ]
-        return [Resource(canonical_id("organisation", i["login"]), i["login"]) for i in items]
-    if kind == "channel":
-        if spec.service != "slack":
-            raise ValueError(f"{spec.name} has no channels.")
-
-        def fetch(token):
-            items, cursor = [], ""
-            for _ in range(MAX_PAGES):
-                params = {"limit": 200, "types": "public_channel"}
-                if cursor:
-                    params["cursor"] = cursor
-                body = _get(spec, f"{base}/conversations.list", token, params).json_or_none() or {}
-                if body.get("ok") is not True:
-                    if body.get("error") in {"invalid_auth", "token_expired", "token_revoked"}:
-                        return None
-                    if body.get("error") == "missing_scope":
-                        raise ConnectionNeedsReauthorization(
-                            "The connection lacks the channels:read scope.", connection=connection
-                        )
-                    raise ProviderUnavailable()
-                items += body.get("channels", [])
-                cursor = (body.get("response_metadata") or {}).get("next_cursor") or ""
-                if not cursor:
-                    break
-            return items
-
-        return [
-            Resource(
-                canonical_id("channel", c["id"]),
-                f"#{c['name']}",
-                bool(c["is_private"]) if "is_private" in c else None,
-            )
-            for c in _call(connection, fetch)
-        ]
-    if kind == "folder":
-        if spec.service != "google":
-            raise ValueError(f"{spec.name} has no folders.")
-
-        def fetch(token):
-            items, page = [], ""
-            for _ in range(MAX_PAGES):
-                params = {"q": "mimeType = 'application/vnd.google-apps.folder'", "pageSize": 1000}
-                if page:
-                    params["pageToken"] = page
-                response = _get(spec, f"{base}/drive/v3/files", token, params)
-                if response.status == 401:
-                    return None
-                if response.status == 403:
-                    raise ConnectionNeedsReauthorization(
-                        "The connection lacks Drive access.", connection=connection
-                    )
-                if response.status != 200:
-                    raise ProviderUnavailable()
-                body = response.json()
-                items += [
-                    f
-                    for f in body.get("files", [])
-                    if f.get("mimeType") == "application/vnd.google-apps.folder"
-                ]
-                page = body.get("nextPageToken") or ""
-                if not page:
-                    break
-            return items
-
-        return [
-            Resource(canonical_id("folder", f["id"]), f["name"]) for f in _call(connection, fetch)
-        ]
-    raise ValueError(f"Unknown resource kind: {kind!r}.")
+    try:
+        items = answers.with_refresh(
+            lambda rejected: get_valid_access_token(connection, rejected_token=rejected)
+            if rejected
+            else get_valid_access_token(connection),
+            fetch,
+            on_rejected=lambda _token: ConnectionNeedsReauthorization(connection=connection),
+        )
+    except ConnectionNeedsReauthorization as exc:
+        exc.connection = connection
+        raise
+    return [r for r in (_item(listing, i) for i in items) if r is not None]

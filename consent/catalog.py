@@ -1,14 +1,19 @@
 """The platform scope catalog, as data.
 
 Apps ask for these scopes, never for provider scopes. Each entry says, for people, what it allows;
-for the consent engine, which provider scopes a connection needs; for the broker, what kind of
+for the consent engine, which provider scopes a connection needs (read from the provider
+declarations, ``connections.providers``); for the broker, what kind of
 resource the scope narrows to. ``consent.checks`` validates the catalog at start-up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from connections.providers import declared
+from connections.providers.kinds import KINDS
 
 
 class Access(StrEnum):
@@ -55,13 +60,6 @@ SERVICES: dict[str, Service] = {
     )
 }
 
-GITHUB_REPO = ("repo",)
-SLACK_READ = ("channels:read", "channels:history")
-SLACK_WRITE = ("chat:write",)
-DRIVE_READ = ("https://www.googleapis.com/auth/drive.readonly",)
-DRIVE_WRITE = ("https://www.googleapis.com/auth/drive.file",)
-
-
 # What each provider scope lets whoever holds it do, in the provider's own words, shown beside the
 # raw name on the consent screen. The platform holds the provider scope; apps get only what the
 # platform scope allows, enforced on every call.
@@ -90,11 +88,6 @@ def provider_scope_words(name: str) -> str:
     return PROVIDER_SCOPE_WORDS.get(name, "")
 
 
-def _both(scopes: tuple[str, ...], provider: str) -> dict[str, tuple[str, ...]]:
-    # The sandbox flavour of a provider speaks the same scope names as the real one.
-    return {provider: scopes, f"sandbox_{provider}": scopes}
-
-
 CATALOG: dict[str, Scope] = {
     s.name: s
     for s in (
@@ -108,7 +101,6 @@ CATALOG: dict[str, Scope] = {
             "Read selected GitHub repositories: their details, files and issues",
             Access.READ,
             service="github",
-            provider_scopes=_both(GITHUB_REPO, "github"),
             resource_kind="repository",
         ),
         Scope(
@@ -116,15 +108,20 @@ CATALOG: dict[str, Scope] = {
             "Open issues and post comments in selected GitHub repositories",
             Access.WRITE,
             service="github",
-            provider_scopes=_both(GITHUB_REPO, "github"),
             resource_kind="repository",
+        ),
+        Scope(
+            "services.github.organisations.read",
+            "See selected GitHub organisations you belong to",
+            Access.READ,
+            service="github",
+            resource_kind="organisation",
         ),
         Scope(
             "services.slack.channels.read",
             "Read the channel list and messages in selected Slack channels",
             Access.READ,
             service="slack",
-            provider_scopes=_both(SLACK_READ, "slack"),
             resource_kind="channel",
         ),
         Scope(
@@ -132,7 +129,6 @@ CATALOG: dict[str, Scope] = {
             "Post messages in selected Slack channels",
             Access.WRITE,
             service="slack",
-            provider_scopes=_both(SLACK_WRITE, "slack"),
             resource_kind="channel",
         ),
         Scope(
@@ -140,7 +136,6 @@ CATALOG: dict[str, Scope] = {
             "Read files in selected Google Drive folders",
             Access.READ,
             service="google",
-            provider_scopes=_both(DRIVE_READ, "google"),
             resource_kind="folder",
         ),
         Scope(
@@ -148,7 +143,6 @@ CATALOG: dict[str, Scope] = {
             "Create files in selected Google Drive folders",
             Access.WRITE,
             service="google",
-            provider_scopes=_both(DRIVE_WRITE, "google"),
             resource_kind="folder",
         ),
         Scope(
@@ -169,24 +163,28 @@ CATALOG: dict[str, Scope] = {
 BACKGROUND_SCOPE = "agents.jobs.background"
 UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
 
-# Which service each provider serves (the provider registry in ``connections.providers`` says the
-# same; the system check compares them when the registry is installed).
-PROVIDER_SERVICES: dict[str, str] = {
-    "github": "github",
-    "sandbox_github": "github",
-    "slack": "slack",
-    "sandbox_slack": "slack",
-    "google": "google",
-    "sandbox_google": "google",
-}
+
+def _with_provider_scopes(catalog: dict[str, Scope]) -> dict[str, Scope]:
+    """Each scope's provider mapping, read from the provider declarations (the registry): a
+    provider says which of its scopes each platform scope needs; the catalog names none."""
+    mapping: dict[str, dict[str, tuple[str, ...]]] = {}
+    for spec in declared():
+        for name, provider_scopes in spec.scopes.items():
+            mapping.setdefault(name, {})[spec.id] = tuple(provider_scopes)
+    return {
+        name: dataclasses.replace(scope, provider_scopes=mapping.get(name, {}))
+        for name, scope in catalog.items()
+    }
+
+
+CATALOG = _with_provider_scopes(CATALOG)
+
+# Which service each provider serves, from the registry.
+PROVIDER_SERVICES: dict[str, str] = {spec.id: spec.service for spec in declared()}
 
 # The kinds of resource a scope may be narrowed to, with the words people see.
 RESOURCE_KINDS: dict[str, tuple[str, str]] = {
-    "repository": ("repository", "repositories"),
-    "organisation": ("organisation", "organisations"),
-    "channel": ("channel", "channels"),
-    "folder": ("folder", "folders"),
-    "account": ("account", "accounts"),
+    kind.name: (kind.singular, kind.plural) for kind in KINDS.values()
 }
 
 # RFC 9396 ``authorization_details`` types, one per (service, resource kind) that scopes narrow

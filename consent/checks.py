@@ -83,7 +83,8 @@ def catalog_errors(
                     _error(
                         "E006",
                         f"Scope {scope.name!r} needs no provider scope on any provider.",
-                        "Say which provider scopes a connection needs for it.",
+                        "No provider declaration maps it: add it to a provider's scopes "
+                        "(connections/providers/<provider>.py or the PROVIDERS_FILE entry).",
                         obj,
                     )
                 )
@@ -195,6 +196,53 @@ def _provider_services() -> dict[str, str]:
         if getattr(spec, "id", None) and getattr(spec, "service", None):
             mapping[spec.id] = spec.service
     return mapping
+
+
+def registry_errors(catalog, declarations) -> list[Error]:
+    """The catalog against the provider declarations: every narrowable scope's resource kind is
+    listed by a provider of its service (E020), and providers map only scopes that exist (E021)."""
+    errors = []
+    scopes = {scope.name: scope for scope in catalog}
+    for scope in scopes.values():
+        if scope.service is None or scope.resource_kind is None:
+            continue
+        listers = [
+            spec.id
+            for spec in declarations
+            if spec.service == scope.service and scope.resource_kind in spec.resource_kinds
+        ]
+        if not listers:
+            errors.append(
+                _error(
+                    "E020",
+                    f"Scope {scope.name!r} narrows to {scope.resource_kind!r}, which no "
+                    f"{scope.service} provider lists.",
+                    "Add a Listing of that kind to the provider's declaration, or narrow the "
+                    "scope to a kind it lists (the person could select nothing).",
+                    "consent.catalog",
+                )
+            )
+    for spec in declarations:
+        for name in spec.scopes:
+            if name not in scopes:
+                errors.append(
+                    _error(
+                        "E021",
+                        f"Provider {spec.id!r} maps the platform scope {name!r}, which is not "
+                        "in the catalog.",
+                        "Add the scope to consent/catalog.py (or the data file's "
+                        "platform_scopes), or remove the mapping.",
+                        f"connections.providers.{spec.id}",
+                    )
+                )
+    return errors
+
+
+@register(Tags.security)
+def check_registry_against_catalog(app_configs=None, **kwargs):
+    from connections.providers import declared
+
+    return registry_errors(default_catalog.CATALOG.values(), declared())
 
 
 @register(Tags.security)

@@ -2,6 +2,7 @@ from broker.adapters.base import Adapter, BodyField, ListFilter, Operation, Pagi
 
 READ = "services.github.repositories.read"
 WRITE = "services.github.repositories.write"
+ORGS = "services.github.organisations.read"
 REPO = ("owner", "repo")
 PAGES = Pagination(page_param="page", size_param="per_page", max_size=100, next_from="link")
 
@@ -84,5 +85,17 @@ class GitHubAdapter(Adapter):
             resource_params=REPO,
             body_fields=(BodyField("body"),),
             is_write=True,
+        ),
+        Operation(
+            name="github.orgs.list",
+            service="github",
+            summary="List the organisations the person selected",
+            method="GET",
+            route="github/orgs",
+            upstream_path="/user/orgs",
+            scope=ORGS,
+            resource_kind="organisation",
+            list_filter=ListFilter(items_key=(), id_of=lambda item: [item.get("login", "")]),
+            pagination=PAGES,
         ),
     )

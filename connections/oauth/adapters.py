@@ -9,7 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from connections import outbound
-from connections.providers import get_provider
+from connections.providers import answers, declared, get_provider
 
 
 class PlatformOAuth2Client(OAuth2Client):
@@ -25,53 +25,40 @@ class PlatformOAuth2Client(OAuth2Client):
 
 
 def fetch_profile(provider_id: str, access_token: str) -> dict:
-    """The provider account behind a token: ``{"id", "login", "name", "email"}``."""
+    """The provider account behind a token, ``{"id", "login", "name", "email", ...}``, read as the
+    provider's declaration (:class:`connections.providers.base.Profile`) says."""
     spec = get_provider(provider_id)
-    timeout = settings.CONNECTION_REFRESH_TIMEOUT_SECONDS
-
-    def get(url):
-        response = outbound.request(
-            "GET", url, origins=spec.origins, bearer=access_token, timeout=timeout
-        )
-        return response, (response.json_or_none() if response.status == 200 else None)
-
+    profile = spec.profile
+    url = profile.path if "://" in profile.path else f"{spec.api_base_url}{profile.path}"
     try:
-        if spec.service == "github":
-            response, data = get(f"{spec.api_base_url}/user")
-            if not isinstance(data, dict) or "id" not in data or "login" not in data:
-                raise ProviderException(
-                    f"{spec.name} did not return the account (HTTP {response.status})."
-                )
-            return {
-                "id": str(data["id"]),
-                "login": data["login"],
-                "name": data.get("name") or data["login"],
-                "email": data.get("email"),
-            }
-        if spec.service == "slack":
-            response, data = get(f"{spec.api_base_url}/auth.test")
-            if not isinstance(data, dict) or data.get("ok") is not True or "user_id" not in data:
-                raise ProviderException(f"{spec.name} did not return the account.")
-            return {
-                "id": data["user_id"],
-                "login": data.get("user") or data["user_id"],
-                "name": data.get("user") or "",
-                "email": None,
-                "team": data.get("team"),
-            }
-        response, data = get(f"{spec.api_base_url}/oauth2/v3/userinfo")
-        if not isinstance(data, dict) or "sub" not in data:
-            raise ProviderException(
-                f"{spec.name} did not return the account (HTTP {response.status})."
-            )
-        return {
-            "id": str(data["sub"]),
-            "login": data.get("email") or data["sub"],
-            "name": data.get("name") or "",
-            "email": data.get("email"),
-        }
+        response = outbound.request(
+            "GET",
+            url,
+            origins=spec.origins,
+            bearer=access_token,
+            timeout=settings.CONNECTION_REFRESH_TIMEOUT_SECONDS,
+        )
     except outbound.OutboundError as exc:
         raise ProviderException(exc.message.replace("The service", spec.name)) from None
+    data = response.json_or_none() if response.status == 200 else None
+    if (
+        not isinstance(data, dict)
+        or answers.ok_false_error(spec.dialect, data)
+        or not all(data.get(f) not in (None, "") for f in profile.required)
+    ):
+        raise ProviderException(f"{spec.name} did not return the account (HTTP {response.status}).")
+
+    def first(fields):
+        return next((str(data[f]) for f in fields if data.get(f) not in (None, "")), "")
+
+    found = {
+        "id": str(data[profile.id_field]),
+        "login": first(profile.login_fields) or str(data[profile.id_field]),
+        "name": first(profile.name_fields),
+        "email": data.get(profile.email_field) if profile.email_field else None,
+    }
+    found.update({f: data.get(f) for f in profile.extra_fields})
+    return found
 
 
 class PlatformOAuth2Adapter(OAuth2Adapter):
@@ -101,7 +88,7 @@ class PlatformOAuth2Adapter(OAuth2Adapter):
 
     def get_client(self, request, app):
         client = super().get_client(request, app)
-        client.user_scope = self.spec.dialect == "slack"
+        client.user_scope = self.spec.scope_param == "user_scope"
         return client
 
     def complete_login(self, request, app, token, **kwargs):
@@ -109,26 +96,12 @@ class PlatformOAuth2Adapter(OAuth2Adapter):
         return self.get_provider().sociallogin_from_response(request, profile)
 
 
-def _adapter(provider_id: str, name: str) -> type[PlatformOAuth2Adapter]:
+def _adapter(provider_id: str) -> type[PlatformOAuth2Adapter]:
+    name = "".join(part.title() for part in provider_id.split("_")) + "Adapter"
     return type(
         name, (PlatformOAuth2Adapter,), {"provider_id": provider_id, "__module__": __name__}
     )
 
 
-GitHubAdapter = _adapter("github", "GitHubAdapter")
-SlackAdapter = _adapter("slack", "SlackAdapter")
-GoogleAdapter = _adapter("google", "GoogleAdapter")
-SandboxGitHubAdapter = _adapter("sandbox_github", "SandboxGitHubAdapter")
-SandboxSlackAdapter = _adapter("sandbox_slack", "SandboxSlackAdapter")
-SandboxGoogleAdapter = _adapter("sandbox_google", "SandboxGoogleAdapter")
-ADAPTERS = {
-    a.provider_id: a
-    for a in (
-        GitHubAdapter,
-        SlackAdapter,
-        GoogleAdapter,
-        SandboxGitHubAdapter,
-        SandboxSlackAdapter,
-        SandboxGoogleAdapter,
-    )
-}
+# One allauth adapter per declared provider (the registry is fixed at start-up).
+ADAPTERS = {spec.id: _adapter(spec.id) for spec in declared()}

@@ -173,6 +173,8 @@ def make_world(fake, client, *, scopes=None, user=None, app=None) -> World:
             login=login,
             access_token=f"provider-secret-{provider}-{secrets.token_hex(8)}",
             refresh_token=f"provider-refresh-{provider}-{secrets.token_hex(8)}",
+            # GitHub's organisation scope needs read:org on the connection.
+            **({"scopes": ["repo", "read:user", "read:org"]} if provider == "github" else {}),
         )
         fake.valid_tokens.add(conn.access_token)
         connections[provider] = conn

@@ -17,6 +17,8 @@ def test_every_operation_from_the_issue_is_declared():
         "github.issues.list",
         "github.issues.create",
         "github.issue_comments.create",
+        # issue 13: the organisation-narrowed scope, end to end.
+        "github.orgs.list",
         "slack.channels.list",
         "slack.messages.list",
         "slack.messages.post",
@@ -32,7 +34,7 @@ def test_contract_every_operation(op):
     """The contract each declaration meets: a scope of its service, a resource kind, a path that
     only names declared parameters, writes are never retried."""
     assert op.scope.startswith(f"services.{op.service}.")
-    assert op.resource_kind in {"repository", "channel", "folder"}
+    assert op.resource_kind in {"repository", "organisation", "channel", "folder"}
     assert op.upstream_path.startswith("/")
     if op.is_write:
         assert not op.idempotent and op.body_fields
