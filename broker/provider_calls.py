@@ -16,7 +16,6 @@ from broker.policy import CallFacts, canonical_resource, check_resource
 from broker.records import BrokerResult, refusal_error
 from connections.providers import answers
 
-
 _dig = answers.dig
 
 

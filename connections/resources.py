@@ -89,7 +89,9 @@ def _item(listing, item) -> Resource | None:
     return Resource(
         canonical_id(listing.kind, raw),
         f"{listing.label_prefix}{label or raw}",
-        bool(private) if listing.private_field and listing.private_field in item else None,
+        bool(item[listing.private_field])
+        if listing.private_field and listing.private_field in item
+        else None,
     )
 
 
@@ -116,9 +118,11 @@ def list_resources(connection, kind: str) -> list[Resource]:
 
     try:
         items = answers.with_refresh(
-            lambda rejected: get_valid_access_token(connection, rejected_token=rejected)
-            if rejected
-            else get_valid_access_token(connection),
+            lambda rejected: (
+                get_valid_access_token(connection, rejected_token=rejected)
+                if rejected
+                else get_valid_access_token(connection)
+            ),
             fetch,
             on_rejected=lambda _token: ConnectionNeedsReauthorization(connection=connection),
         )

@@ -4,7 +4,7 @@
 padding, control characters, full-width and other Unicode look-alikes) go through both paths: the
 id the consent listing would store (``connections.resources``, as the screen builds its choices)
 and the broker's decision for an app naming the same spelling against a grant holding what was
-stored (``broker.services.grant_facts`` + ``broker.policy.decide``). Whenever consent stores an
+stored (``broker.selectors.grant_facts`` + ``broker.policy.decide``). Whenever consent stores an
 id, the broker allows exactly that id; whenever consent refuses a spelling, the broker refuses it
 too, even against a grant that selected every well-formed id of the base.
 """
