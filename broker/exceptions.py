@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps_registry.audience import API
 from apps_registry.metadata import resource_metadata_url
+from audit.context import current_request_id
 
 
 class BrokerError(Exception):
@@ -164,7 +165,10 @@ _DRF_MAP: list[tuple[type[Exception], type[BrokerError]]] = [
 
 
 def error_response(exc: BrokerError) -> Response:
-    response = Response(exc.as_body(), status=exc.status_code, headers=exc.headers)
+    body = exc.as_body()
+    # The id the platform's logs and audit rows carry for this request, for support.
+    body["error"]["request_id"] = current_request_id()
+    response = Response(body, status=exc.status_code, headers=exc.headers)
     if isinstance(exc, InvalidToken):
         response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     elif isinstance(exc, InsufficientScope):
@@ -203,7 +207,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             return error_response(broker_class(headers=headers, **details))
     if isinstance(exc, drf_exceptions.APIException):
         return Response(
-            {"error": {"code": exc.default_code, "message": str(exc.detail)}},
+            {
+                "error": {
+                    "code": exc.default_code,
+                    "message": str(exc.detail),
+                    "request_id": current_request_id(),
+                }
+            },
             status=exc.status_code,
         )
+    # Anything else is a bug: Django logs it with its traceback, and config.errors'
+    # ApiErrorMiddleware answers 500 internal_error in the API's shape (debug page or not).
     return None

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
+    # Under /api/v1/ every error is the API's JSON shape, debug page included (config/errors.py).
+    "config.errors.ApiErrorMiddleware",
     "config.middleware.OutboundBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

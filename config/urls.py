@@ -48,3 +48,9 @@ urlpatterns = [
     path("mcp", mcp_endpoint, name="mcp"),
     path("access/", include("access.urls")),
 ]
+
+# Error pages in the site's style, and the API's JSON shape under /api/v1/ (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

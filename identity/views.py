@@ -9,12 +9,24 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.errors import page
 from identity.forms import ProfileSettingsForm, valid_time_zone
 from identity.mfa import has_mfa
 
 
 def admin_login(request, extra_context=None):
-    """Replace the admin's login form with allauth's, which asks for the second factor."""
+    """Replace the admin's login form with allauth's, which asks for the second factor.
+
+    The admin sends a signed-in person who is not staff here too; sending them on to sign in
+    again would loop (admin -> login -> admin), so they get a clear "staff only" page."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        return page(
+            request,
+            403,
+            title="The administration is for staff only",
+            sentence=f"You are signed in as {request.user.email}, which is not a staff account.",
+            hint="Everything you can manage yourself is on Your access and Connected services.",
+        )
     next_url = request.GET.get("next") or reverse("admin:index")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("admin:index")
