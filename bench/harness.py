@@ -86,7 +86,7 @@ def wait_for(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"a server exited during start-up (port {port})")
+            raise SystemExit(f"a server exited during start-up (port {port}): var/bench/servers.log")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
@@ -121,12 +121,14 @@ class Processes:
         self.procs: list[subprocess.Popen] = []
 
     def start(self, args, env, *, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+        log = ROOT / "var" / "bench" / "servers.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
             args,
             cwd=ROOT,
             env=env,
             stdout=stdout,
-            stderr=subprocess.DEVNULL,
+            stderr=log.open("a"),
             start_new_session=True,
         )
         self.procs.append(proc)
@@ -543,6 +545,7 @@ def main() -> None:
 
         settings.ALLOWED_HOSTS = ["*"]
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)  # as a deploy does
         world = worldmod.platform_world(refresh_pool=12000 if "token" in only else 0)
         # Stock DOT: migrated and seeded by its own settings, in a child process.
         dot_env = {

@@ -90,6 +90,7 @@ class Env:
     sandbox_token_lifetime_seconds: int = 600
     connection_refresh_margin_seconds: int = 300
     connection_refresh_sweep_seconds: int = 60
+    connection_refresh_sweep_threads: int = 16
     # production (issue 8): outgoing e-mail (sign-up verification, password reset).
     email: Mapping[str, object] = field(default_factory=dict)
     email_from: str = "Agent Access Platform <no-reply@localhost>"
@@ -475,6 +476,9 @@ def load(environ: Mapping[str, str]) -> Env:
         ),
         connection_refresh_sweep_seconds=parse_int(
             "CONNECTION_REFRESH_SWEEP_SECONDS", environ.get("CONNECTION_REFRESH_SWEEP_SECONDS"), 60
+        ),
+        connection_refresh_sweep_threads=parse_int(
+            "CONNECTION_REFRESH_SWEEP_THREADS", environ.get("CONNECTION_REFRESH_SWEEP_THREADS"), 16
         ),
         # production (issue 8)
         email=parse_email_url(environ.get("EMAIL_URL"), debug=debug),

@@ -341,6 +341,8 @@ CONNECTION_REFRESH_MAX_BACKOFF_SECONDS = 3600
 CONNECTION_REFRESH_LEASE_SECONDS = 3 * CONNECTION_REFRESH_TIMEOUT_SECONDS
 # After this many refreshes or brokered calls in a row fail, the connection "needs attention".
 CONNECTION_ATTENTION_AFTER_FAILURES = 3
+# Refreshes one sweep runs at once (threads: a refresh mostly waits for the provider).
+CONNECTION_REFRESH_SWEEP_THREADS = ENV.connection_refresh_sweep_threads
 CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
     "task": "connections.tasks.refresh_sweep",
     "schedule": float(ENV.connection_refresh_sweep_seconds),

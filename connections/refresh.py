@@ -283,7 +283,11 @@ def _claim(
             and _valid_for(row, unless_valid_for)
         ):
             raise _Done(row.access_token)
-        if row.refresh_lease_until is not None and row.refresh_lease_until > now:
+        if (
+            row.refresh_lease_until is not None
+            and row.refresh_lease_until > now
+            and row.refresh_lease_id != lease_id
+        ):
             return None
         if not row.refresh_token:
             if seen_access_token is None and _valid_for(row, timedelta(0)):
@@ -309,6 +313,7 @@ def connection_refresh(
     background: bool = False,
     deadline: float | None = None,
     wait: bool = True,
+    lease_id: str | None = None,
 ) -> str:
     """Refresh the connection's tokens at the provider, at most once among concurrent callers
     (threads and processes), with no transaction open during the provider call.
@@ -320,6 +325,8 @@ def connection_refresh(
     ``invalid_grant`` marks the connection needs_reauth and raises ConnectionNeedsReauthorization;
     a timeout or 5xx records a failure with backoff, keeps the old token and raises
     ProviderUnavailable. When the new tokens cannot be stored, the old refresh token is kept.
+    ``lease_id``: a lease the caller already holds on the row (the sweep claims its batches with
+    one, ``connections.sweep``); it counts as ours, any other live lease does not.
     """
     lease_seconds = settings.CONNECTION_REFRESH_LEASE_SECONDS
     if deadline is None:
@@ -329,7 +336,7 @@ def connection_refresh(
     if not lock.acquire(timeout=max(0.0, give_up - time.monotonic()) if wait else 0):
         raise RefreshInProgress()
     try:
-        lease_id = uuid.uuid4().hex
+        lease_id = lease_id or uuid.uuid4().hex
         while True:
             try:
                 row = _claim(
@@ -488,7 +495,7 @@ def _store_refreshed(
 # --- the sweep ----------------------------------------------------------------------------------
 
 
-def connection_refresh_if_due(*, connection_id: int) -> str:
+def connection_refresh_if_due(*, connection_id: int, lease_id: str | None = None) -> str:
     """The sweep's unit of work: refresh one connection if it still expires within the margin.
     It never waits for another refresher: that one is doing the work."""
     margin = timedelta(seconds=settings.CONNECTION_REFRESH_MARGIN_SECONDS)
@@ -502,7 +509,11 @@ def connection_refresh_if_due(*, connection_id: int) -> str:
     before = connection.access_token
     try:
         token = connection_refresh(
-            connection=connection, unless_valid_for=margin, background=True, wait=False
+            connection=connection,
+            unless_valid_for=margin,
+            background=True,
+            wait=False,
+            lease_id=lease_id,
         )
     except ConnectionNeedsReauthorization:
         return "needs_reauth"

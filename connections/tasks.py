@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from connections.services import connection_refresh_if_due, due_for_refresh_ids
+from connections.services import connection_refresh_if_due
+from connections.sweep import refresh_sweep_run
 
 
 @shared_task(name="connections.tasks.refresh_sweep", ignore_result=True)
 def refresh_sweep() -> int:
-    """Beat: queue one refresh per connection whose token expires within the margin.
-
-    A connection queued twice (a slow sweep overlapping the next) is still refreshed once: the
-    task re-checks under the connection's lock.
-    """
-    ids = due_for_refresh_ids()
-    for connection_id in ids:
-        refresh_connection.delay(connection_id)
-    return len(ids)
+    """Beat: refresh every connection whose token expires within the margin, many at a time
+    (``connections.sweep``: a thread pool over batches claimed with SKIP LOCKED). Returns how
+    many connections it took."""
+    return sum(refresh_sweep_run().values())
 
 
 @shared_task(name="connections.tasks.refresh_connection", ignore_result=True)

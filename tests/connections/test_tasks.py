@@ -10,8 +10,8 @@ from connections.tasks import refresh_connection, refresh_sweep
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_sweep_refreshes_each_expiring_connection_once(make_connection, settings, monkeypatch):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_sweep_refreshes_each_expiring_connection_once(make_connection, settings):
+    settings.CONNECTION_REFRESH_SWEEP_THREADS = 3
     soon = [make_connection() for _ in range(3)]
     for c in soon:
         Connection.objects.filter(pk=c.pk).update(
@@ -20,17 +20,36 @@ def test_sweep_refreshes_each_expiring_connection_once(make_connection, settings
     later = make_connection()
     revoked = make_connection(expired=True)
     Connection.objects.filter(pk=revoked.pk).update(status="revoked")
-    queued = []
-    monkeypatch.setattr(refresh_connection, "delay", lambda pk: queued.append(pk))
     assert refresh_sweep() == 3
-    assert sorted(queued) == sorted(c.pk for c in soon)
-    assert later.pk not in queued and revoked.pk not in queued
-    results = [refresh_connection(pk) for pk in queued]
-    # A duplicate delivery (overlapping sweeps) does not refresh again.
-    results += [refresh_connection(pk) for pk in queued]
-    assert results == ["refreshed"] * 3 + ["not_due"] * 3
     assert SandboxTokenRequest.objects.filter(grant_type="refresh_token").count() == 3
+    for c in soon:
+        row = Connection.objects.get(pk=c.pk)
+        assert row.access_token != c.access_token and row.refresh_lease_id == ""
+    assert Connection.objects.get(pk=later.pk).access_token == later.access_token
+    # Nothing is due any more; a duplicate delivery of the per-connection task does nothing.
     assert refresh_sweep() == 0
+    assert [refresh_connection(c.pk) for c in soon] == ["not_due"] * 3
+    assert SandboxTokenRequest.objects.filter(grant_type="refresh_token").count() == 3
+
+
+def test_overlapping_sweeps_claim_disjoint_batches_and_skip_live_leases(make_connection):
+    from connections.sweep import claim_due_batch
+
+    due = [make_connection() for _ in range(4)]
+    for c in due:
+        Connection.objects.filter(pk=c.pk).update(
+            token_expires_at=timezone.now() + timedelta(seconds=60)
+        )
+    first = claim_due_batch(lease_id="sweep-a", limit=2)
+    second = claim_due_batch(lease_id="sweep-b", limit=10)
+    assert len(first) == 2 and len(second) == 2 and not set(first) & set(second)
+    assert claim_due_batch(lease_id="sweep-c") == []  # every due row is leased
+    # The per-connection refresh honours the sweep's lease and refuses anyone else's.
+    from connections.refresh import connection_refresh_if_due
+
+    assert connection_refresh_if_due(connection_id=first[0]) == "busy"
+    assert connection_refresh_if_due(connection_id=first[0], lease_id="sweep-a") == "refreshed"
+    assert Connection.objects.get(pk=first[0]).refresh_lease_id == ""
 
 
 def test_beat_schedule_has_the_sweep(settings):

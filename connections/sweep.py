@@ -1,0 +1,105 @@
+"""The refresh sweep: every connection whose token expires within the margin, refreshed once,
+many at a time.
+
+A refresh is mostly waiting for the provider (a network round trip and its token endpoint), so
+one sweep runs ``CONNECTION_REFRESH_SWEEP_THREADS`` refreshes at once in a thread pool instead of
+queueing one Celery task per connection (which ran at most ``CELERY_CONCURRENCY`` at a time and
+paid a broker round trip each). Work is claimed in batches: one statement locks up to ``BATCH``
+due rows with ``FOR UPDATE SKIP LOCKED`` and writes this batch's refresh lease on them
+(``connections.refresh``), so two sweeps running at once (a slow one overlapping the next, or two
+workers) take disjoint batches and neither waits for the other; a connection someone is already
+refreshing (a live lease) is not claimed. Each connection is then refreshed through
+:func:`connections.refresh.connection_refresh_if_due` holding that lease, which keeps every rule
+of a single refresh: no transaction open during the provider call, exactly once, backoff on
+failure, the audit event. A sweeper that dies leaves leases that expire after
+``CONNECTION_REFRESH_LEASE_SECONDS``; the next sweep takes those connections again. On SQLite
+(the embedded setup, one writer at a time) the sweep refreshes one connection after the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connections.models import Connection
+from connections.refresh import connection_refresh_if_due
+
+BATCH = 200
+
+
+def claim_due_batch(*, lease_id: str, limit: int = BATCH, now=None) -> list[int]:
+    """Lock up to ``limit`` due connections nobody holds (SKIP LOCKED), put ``lease_id`` on
+    them, commit; return their ids, soonest expiry first."""
+    now = now or timezone.now()
+    margin = timedelta(seconds=settings.CONNECTION_REFRESH_MARGIN_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Connection.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=Connection.Status.ACTIVE,
+                refresh_token__isnull=False,
+                token_expires_at__lte=now + margin,
+            )
+            .filter(Q(next_refresh_attempt_at__isnull=True) | Q(next_refresh_attempt_at__lte=now))
+            .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
+            .order_by("token_expires_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Connection.objects.filter(pk__in=ids).update(
+                refresh_lease_id=lease_id,
+                refresh_lease_until=now
+                + timedelta(seconds=settings.CONNECTION_REFRESH_LEASE_SECONDS),
+            )
+    return ids
+
+
+def _refresh(connection_id: int, lease_id: str) -> str:
+    try:
+        return connection_refresh_if_due(connection_id=connection_id, lease_id=lease_id)
+    finally:
+        # Each pool thread has its own database connection: give it back between refreshes
+        # that are far apart, and at the end (close_old_connections honours CONN_MAX_AGE).
+        close_old_connections()
+
+
+def _release_unused(ids: list[int], lease_id: str) -> None:
+    # What was claimed but not refreshed (skipped, not due any more) must not stay leased.
+    Connection.objects.filter(pk__in=ids, refresh_lease_id=lease_id).update(
+        refresh_lease_id="", refresh_lease_until=None
+    )
+
+
+def refresh_sweep_run(*, threads: int | None = None, batch: int = BATCH) -> Counter:
+    """Refresh every due connection; return how each one ended (``refreshed``, ``failed``,
+    ``needs_reauth``, ``busy``, ``not_due``, ...)."""
+    threads = threads or settings.CONNECTION_REFRESH_SWEEP_THREADS
+    if connection.vendor == "sqlite":
+        # One writer at a time anyway, and an in-memory (test) database locks whole tables
+        # without waiting: the embedded setup refreshes one connection after the other.
+        threads = 1
+    outcomes: Counter = Counter()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="refresh-sweep") as pool:
+        while True:
+            lease_id = uuid.uuid4().hex  # refresh_lease_id holds 32 characters
+            ids = claim_due_batch(lease_id=lease_id, limit=batch)
+            if not ids:
+                break
+            try:
+                for outcome in pool.map(lambda pk, lease=lease_id: _refresh(pk, lease), ids):
+                    outcomes[outcome] += 1
+            finally:
+                _release_unused(ids, lease_id)
+            if len(ids) < batch:
+                break
+        # The pool's threads end with the pool; their database connections with them.
+        for _ in range(threads):
+            pool.submit(connection.close)
+    return outcomes
