@@ -86,7 +86,9 @@ def wait_for(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"a server exited during start-up (port {port}): var/bench/servers.log")
+            raise SystemExit(
+                f"a server exited during start-up (port {port}): var/bench/servers.log"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
