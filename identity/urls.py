@@ -1,6 +1,4 @@
-from django.templatetags.static import static
 from django.urls import path
-from django.views.generic import RedirectView
 
 from identity import views
 
@@ -12,9 +10,5 @@ urlpatterns = [
     path("profile/time-zone/", views.time_zone_detected, name="time-zone"),
     path("staff/two-factor/", views.staff_mfa_required, name="staff-mfa-required"),
     # Browsers ask for /favicon.ico on every page that names none (the admin, the API docs).
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("platform/favicon.svg"), permanent=True),
-        name="favicon",
-    ),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

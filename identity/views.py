@@ -3,8 +3,9 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -77,3 +78,9 @@ def time_zone_detected(request):
 def staff_mfa_required(request):
     """Staff without a second factor: it is provisioned by an operator, not enrolled here."""
     return render(request, "identity/staff_mfa_required.html", status=403)
+
+
+def favicon(request):
+    # Resolved per request, not at import: with hashed static names the manifest exists only
+    # after collectstatic, and importing the URLconf must not depend on it.
+    return HttpResponsePermanentRedirect(static("platform/favicon.svg"))
