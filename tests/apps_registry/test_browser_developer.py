@@ -4,7 +4,7 @@ redirect URI, rotate the secret."""
 import pytest
 
 from apps_registry.models import App
-from tests.browser import shot
+from tests.browser import check_page, shot
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,18 +27,25 @@ def test_developer_registers_an_app_and_rotates_its_secret(live_server, page):
     secret = page.inner_text("code.secret")
     assert len(secret) >= 64
     assert "shown only once" in page.content()
-    shot(page, "apps-02-secret-once")
+    # The copy button appears (JavaScript) and the secret wraps inside its card.
+    assert page.locator("button[data-copy=client-secret]").is_visible()
+    check_page(page, "apps-02-secret-once")
     page.click("text=Go to the app's page")
     assert secret not in page.content()
     page.fill("input[name=uri]:not([type=hidden])", "http://127.0.0.1:8765/callback")
     page.click("button:has-text('Add')")
     assert "Redirect URI added." in page.content()
     assert "http://127.0.0.1:8765/callback" in page.content()
-    shot(page, "apps-03-detail")
+    check_page(page, "apps-03-detail")
+    # Removing a redirect URI asks first; keeping it changes nothing.
+    page.click("#remove-uri-1 > summary")
+    assert page.is_visible("text=Sign-ins that come back to it will fail at once")
+    page.click("#remove-uri-1 [data-close-confirm]")
+    assert not page.is_visible("#remove-uri-1 .confirm-panel")
     # Rotating asks first, consequences before the button.
     page.click("summary:has-text('Rotate the client secret')")
     assert page.is_visible("text=The current one stops working when the grace period ends")
-    shot(page, "apps-04-rotate-confirm")
+    check_page(page, "apps-04-rotate-confirm")
     page.click("#rotate-secret-confirm")
     new_secret = page.inner_text("code.secret")
     assert new_secret != secret

@@ -117,6 +117,9 @@ def test_the_newcomers_journey(layout, browser, tmp_path):
         box = page.locator(f"input[name='resource:{scope}'][value='{REPO}']")
         if box.count():
             box.check()
+        optional = page.locator(f"input[name=accept][value='{scope}']")
+        if optional.count():
+            optional.check()  # optional permissions start off: the person opts in
     shot(page, "journey-09c-consent")
     page.click("#approve")
     page.wait_for_url(re.compile(r"http://127\.0\.0\.1:\d+/callback\?code=.*"))
@@ -190,9 +193,9 @@ def test_the_newcomers_journey(layout, browser, tmp_path):
 
     # 11. Revoke, with the consequences shown first; the app's next call is refused.
     page.goto(f"{url}/access/")
-    page.locator("a", has_text="Revoke access…").first.click()
+    page.locator("a", has_text="Revoke app…").first.click()
     shot(page, "journey-15-revoke-confirm")
-    page.click("button:has-text('Yes, revoke')")
+    page.click("button.destructive:has-text('Revoke access')")
     page.wait_for_load_state()
     shot(page, "journey-16-revoked")
     refused = agent.run("repos")
