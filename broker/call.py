@@ -23,6 +23,20 @@ from broker.selectors import connection_facts, connection_for, grant_facts, toke
 from broker.tokens import grant_for_token, token_authenticate
 
 
+def provider_failure(exc: exceptions.BrokerError) -> bool:
+    """The provider itself failed (no answer in time, a 5xx): counted on the connection, which
+    "needs attention" after a few in a row. Not a refusal of the app's request, a rate limit, or
+    a call the platform did not send (over the per-provider limit)."""
+    if not getattr(exc, "sent", True):
+        return False
+    if isinstance(exc, exceptions.UpstreamUnavailable):
+        return True
+    return (
+        isinstance(exc, exceptions.UpstreamError)
+        and (exc.details.get("upstream_status") or 0) >= 500
+    )
+
+
 def broker_call(
     *,
     request,
@@ -111,8 +125,12 @@ def broker_call(
                     record=record,
                 )
         record.status = result.status
+        if connection is not None and record.upstream_status is not None:
+            gateway.call_outcome(connection, failed=None)
         return result
     except exceptions.BrokerError as exc:
+        if connection is not None and provider_failure(exc):
+            gateway.call_outcome(connection, failed=exc.message)
         url = exc.details.get("url")
         if isinstance(url, str) and url.startswith("/"):
             exc.details["url"] = request.build_absolute_uri(url)

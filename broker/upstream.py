@@ -92,6 +92,8 @@ def call(
     except outbound.OffOrigin as exc:
         raise exceptions.InvalidRequest(exc.message) from None
     except outbound.OverCapacity as exc:
-        raise exceptions.UpstreamUnavailable(exc.message, retry_after=exc.retry_after) from None
+        refused = exceptions.UpstreamUnavailable(exc.message, retry_after=exc.retry_after)
+        refused.sent = False  # not the provider's failure: nothing was sent
+        raise refused from None
     except outbound.Unreachable:
         raise exceptions.UpstreamUnavailable() from None

@@ -449,6 +449,13 @@ CELERY_BEAT_SCHEDULE["consent-expire-pending-actions"] = {
     "task": "consent.tasks.expire_pending_actions",
     "schedule": 60.0,
 }
+# An approved write still "performing" this long after it was claimed had its worker die (a
+# provider call is bounded far below this): the sweep marks it outcome_unknown for the person.
+CONSENT_STRANDED_AFTER = timedelta(minutes=10)
+CELERY_BEAT_SCHEDULE["consent-strand-stuck-actions"] = {
+    "task": "consent.tasks.strand_stuck_actions",
+    "schedule": 60.0,
+}
 # How many authorization requests one browser session keeps for resuming after a fix-it action.
 CONSENT_PENDING_REQUESTS_PER_SESSION = 10
 # Tokens follow the person's grant (consent/oauth.py), on top of apps_registry's OAuth rules.

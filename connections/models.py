@@ -104,6 +104,15 @@ class Connection(models.Model):
         return self.last_failure_reason or "Calls to this service keep failing."
 
     @property
+    def display_status(self) -> str:
+        """What people see: "Needs attention" for an active connection that keeps failing."""
+        return "Needs attention" if self.needs_attention else self.get_status_display()
+
+    @property
+    def display_reason(self) -> str:
+        return self.attention_reason or self.status_reason
+
+    @property
     def has_token(self) -> bool:
         return self.token_key_id != ""
 

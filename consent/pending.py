@@ -317,7 +317,7 @@ def strand(*, older_than: timedelta, now: datetime | None = None) -> int:
             _move(action, State.OUTCOME_UNKNOWN, error_code="outcome_unknown")
             _event(
                 action, Action.PENDING_ACTION_EXECUTED, Outcome.FAILURE,
-                reason="the worker stopped while performing it; the outcome is unknown",
+                reason="the worker stopped while performing it; the outcome is unknown: check at the provider",
             )  # fmt: skip
             done += 1
     return done

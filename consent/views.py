@@ -784,6 +784,12 @@ def approvals(request):
         {
             "waiting": [_action_view(a, now) for a in waiting],
             "decided": [_action_view(a, now) for a in decided],
+            # Writes whose worker stopped mid-way (consent.pending.strand): the person must look.
+            "unknown": [
+                _action_view(a, now)
+                for a in actions
+                if a.status == PendingAction.Status.OUTCOME_UNKNOWN
+            ],
             "standing": standing,
         },
     )
