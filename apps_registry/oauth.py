@@ -36,6 +36,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from apps_registry.ratelimit import limiter
+from apps_registry.self_registration import self_registered_app_ensure
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
 
@@ -150,6 +151,14 @@ class PlatformOAuth2Validator(OAuth2Validator):
         client = super()._load_application(client_id, request)
         if client is None and oauth2_settings.CIMD_ENABLED and is_cimd_client_id(client_id):
             client = self._first_sight_of_cimd_client(client_id, request)
+        elif (
+            client is not None
+            and client.registration_source == client.RegistrationSource.CIMD
+            and client.name
+            and client.app.name != client.name[:100]
+        ):
+            # The document was fetched again (its cache expired) and renamed the client.
+            client.app = self_registered_app_ensure(client=client, request=request)
         if client is not None and not self.client_is_usable(client):
             request.client = None
             return None
@@ -158,8 +167,6 @@ class PlatformOAuth2Validator(OAuth2Validator):
     def _first_sight_of_cimd_client(self, client_id, request):
         """django-oauth-toolkit fetched the client's metadata document and stored the client,
         then refused it: it has no App yet. Give it one ("registered by the client itself")."""
-        from apps_registry.self_registration import self_registered_app_ensure
-
         Client = get_application_model()
         client = Client.objects.filter(
             client_id=client_id, registration_source=Client.RegistrationSource.CIMD

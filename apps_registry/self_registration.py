@@ -13,9 +13,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from oauth2_provider.scopes import get_scopes_backend
 
 from apps_registry.models import App, AppScope, OAuthClient, Publisher
-from apps_registry.oauth import catalog_scope_names
 from audit.actions import Action, ActorType
 from audit.services import record_event
 
@@ -25,7 +25,8 @@ DCR_PUBLISHER = "Unknown (registered by the client itself)"
 
 def self_registered_scopes() -> list[str]:
     """Every catalog scope but unattended writes, all optional: the person narrows on consent."""
-    return sorted(catalog_scope_names() - {UNATTENDED_WRITES_SCOPE})
+    catalog = set(get_scopes_backend().get_all_scopes())
+    return sorted(catalog - {UNATTENDED_WRITES_SCOPE})
 
 
 def _publisher_name(client: OAuthClient) -> str:

@@ -308,3 +308,23 @@ def test_cimd_invalid_documents_leave_no_client(documents, signed_in_client):
     from django.core.cache import cache
 
     assert cache.get(_backoff_cache_key(url)), "failures back off"
+
+
+def test_cimd_document_is_fetched_again_when_its_cache_expires(documents, signed_in_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    path = "/clients/renamed.json"
+    client_id = documents.client_document(path, redirect_uris=[LOOPBACK], name="Old name")
+    authorize(signed_in_client, client_id)
+    documents.client_document(path, redirect_uris=[LOOPBACK], name="New name")
+    authorize(signed_in_client, client_id)
+    assert documents.hits.count(path) == 1, "cached"
+    OAuthClient.objects.filter(client_id=client_id).update(
+        cimd_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    response = authorize(signed_in_client, client_id)
+    assert documents.hits.count(path) == 2
+    assert "New name" in response.content.decode()
+    assert App.objects.get(client__client_id=client_id).name == "New name"
