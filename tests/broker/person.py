@@ -177,3 +177,14 @@ class Person:
             timeout=30,
         )
         assert response.status_code == 302, response.text[:500]
+
+
+def run_async(func, *args):
+    """``anyio.run(func, *args)`` on a thread of its own: a browser test earlier in the session
+    (Playwright's sync API) may leave an event loop running in the test thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, func, *args).result()

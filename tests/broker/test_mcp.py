@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import anyio
 import httpx2
 import pytest
 from mcp.client.client import Client
@@ -17,6 +16,7 @@ from audit.models import AuditEvent
 from broker.adapters import ADAPTERS
 from broker.mcp_tools import PENDING_ACTION_TOOL, ArgumentError, call_arguments, tools_for
 from tests.broker.conftest import GH_READ, GH_WRITE, make_world
+from tests.broker.person import run_async
 
 OPERATIONS = [op for adapter in ADAPTERS for op in adapter.operations]
 MCP_PATH = "/mcp"
@@ -183,7 +183,7 @@ def _run(url, token, calls):
         ):
             return [await call(session) for call in calls]
 
-    return anyio.run(main)
+    return run_async(main)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,7 +29,7 @@ from consent import selectors
 from consent.models import Grant
 from tests.apps_registry.https_documents import DocumentServer
 from tests.broker.conftest import GH_READ, GH_WRITE, make_world
-from tests.broker.person import Choice, LoopbackReceiver, Person
+from tests.broker.person import Choice, LoopbackReceiver, Person, run_async
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -123,7 +123,7 @@ async def connect(url, auth, steps, elicitation=None):
 
 
 def run(url, auth, *steps, elicitation=None):
-    return anyio.run(connect, url, auth, list(steps), elicitation)
+    return run_async(connect, url, auth, list(steps), elicitation)
 
 
 def read_only_github(screen):

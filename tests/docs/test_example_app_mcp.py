@@ -15,6 +15,16 @@ from tests.broker.conftest import _fake_server, fake, make_world  # noqa: F401 -
 from tests.broker.person import Choice, Person
 from tests.docs.test_example_app import load_app
 
+
+def in_thread(func, *args):
+    """The example calls anyio.run: on a thread of its own, in case a browser test earlier in the
+    session left an event loop running in the test thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(func, *args).result()
+
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 GH_READ = "services.github.repositories.read"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent_app"
@@ -47,7 +57,7 @@ def test_mcp_mode_lists_granted_tools_and_calls_one(
     agent_app = load_app()
     base = ["--platform", live_server.url, "--token-file", str(tmp_path / "token.json")]
 
-    assert agent_app.main([*base, "mcp", "tools"]) == 0
+    assert in_thread(agent_app.main, [*base, "mcp", "tools"]) == 0
     out = capsys.readouterr().out
     assert "AUTHORIZE_URL " in out
     assert "TOOL github.repos.get (read)" in out
@@ -56,7 +66,7 @@ def test_mcp_mode_lists_granted_tools_and_calls_one(
     assert stored["client"]["client_id"] and stored["tokens"]["access_token"]
 
     arguments = json.dumps({"owner": "octo", "repo": "hello"})
-    assert agent_app.main([*base, "mcp", "call", "github.repos.get", arguments]) == 0
+    assert in_thread(agent_app.main, [*base, "mcp", "call", "github.repos.get", arguments]) == 0
     out = capsys.readouterr().out
     assert "AUTHORIZE_URL" not in out, "the stored token is reused"
     assert json.loads(out)["data"]["full_name"] == "octo/hello"
