@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.db import transaction
 from django.utils import timezone
-from oauth2_provider.cimd import is_cimd_client_id
+from oauth2_provider.cimd import is_cimd_client_id, refresh_if_stale
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
@@ -149,6 +149,13 @@ class PlatformOAuth2Validator(OAuth2Validator):
                 .first()
             )
         client = super()._load_application(client_id, request)
+        if client is not None and client.registration_source == client.RegistrationSource.CIMD:
+            # DOT re-fetches a stale metadata document only when it loads the client itself;
+            # the one-query lookup above hands it a loaded client, so ask here.
+            refreshed = refresh_if_stale(client, request=request)
+            if refreshed is not client:
+                client = get_application_model().objects.select_related("app").get(pk=client.pk)
+                request.client = client
         if client is None and oauth2_settings.CIMD_ENABLED and is_cimd_client_id(client_id):
             client = self._first_sight_of_cimd_client(client_id, request)
         elif (
