@@ -192,6 +192,7 @@ RESOURCE_KINDS: dict[str, tuple[str, str]] = {
 # the read scope of that service narrowed to that repository (consent/rar.py).
 AUTHORIZATION_DETAILS_TYPES: dict[str, tuple[str, str]] = {
     "github_repository": ("github", "repository"),
+    "github_organization": ("github", "organisation"),
     "slack_channel": ("slack", "channel"),
     "google_drive_folder": ("google", "folder"),
 }

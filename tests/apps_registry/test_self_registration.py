@@ -11,17 +11,14 @@ from oauth2_provider.cimd import _backoff_cache_key
 from apps_registry.cimd import PlatformMetadataFetcher
 from apps_registry.models import App, OAuthClient
 from apps_registry.self_registration import UNATTENDED_WRITES_SCOPE
+from consent.catalog import CATALOG, Access
 from tests.apps_registry.https_documents import Answer, DocumentServer
 
 pytestmark = pytest.mark.django_db
 
 LOOPBACK = "http://127.0.0.1:33418/callback"
-READ_SCOPES = {
-    "identity.profile.read",
-    "services.github.repositories.read",
-    "services.slack.channels.read",
-    "services.google.drive.files.read",
-}
+# Every reading scope of the catalog: what /mcp asks for first.
+READ_SCOPES = {s.name for s in CATALOG.values() if s.access == Access.READ}
 
 
 # ---- discovery ---------------------------------------------------------------------------------
@@ -32,6 +29,7 @@ def test_authorization_server_metadata_for_mcp_clients(client):
     assert data["registration_endpoint"] == "http://testserver/oauth/register/"
     assert "offline_access" in data["scopes_supported"]
     assert data["authorization_details_types_supported"] == [
+        "github_organization",
         "github_repository",
         "google_drive_folder",
         "slack_channel",

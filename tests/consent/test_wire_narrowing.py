@@ -47,6 +47,14 @@ def test_parse_canonicalises_and_maps_to_scopes():
     assert rar.preselection(details) == {GH_READ: ["octo/repo2"], SLACK_READ: ["C01GENERAL"]}
 
 
+def test_organisations_are_a_read_only_type():
+    details = rar.parse('[{"type": "github_organization", "identifier": "Octo-Org"}]')
+    assert details[0].identifier == "octo-org"
+    assert rar.scopes_for(details) == ["services.github.organisations.read"]
+    with pytest.raises(rar.InvalidAuthorizationDetails, match="no such action"):
+        rar.parse('[{"type": "github_organization", "identifier": "o", "actions": ["write"]}]')
+
+
 def test_write_action_maps_to_the_write_scope():
     details = rar.parse(json.dumps([{**DETAILS[0], "actions": ["read", "write"]}]))
     assert rar.scopes_for(details) == [GH_READ, GH_WRITE]
