@@ -42,18 +42,24 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from apps_registry import audience
 from apps_registry.metadata import resource_metadata_url
 from broker import exceptions, services
-from broker.mcp_tools import PENDING_ACTION_TOOL, ArgumentError, ToolSpec, call_arguments
+from broker.adapters import OPERATIONS
+from broker.mcp_tools import (
+    PENDING_ACTION_TOOL,
+    ArgumentError,
+    ToolSpec,
+    call_arguments,
+    tools_for,
+)
 from consent.catalog import CATALOG, Access
 
 MAX_BODY = 1024 * 1024
+TOOLS: dict[str, ToolSpec] = tools_for(OPERATIONS.values())
 SERVER_NAME = "agent-access-platform"
 
 
 def _tools() -> dict[str, ToolSpec]:
-    from broker.adapters import ADAPTERS
-    from broker.mcp_tools import tools_for
-
-    return tools_for(op for adapter in ADAPTERS for op in adapter.operations)
+    """Every operation declaration as a tool, plus ``pending_action`` (built once: data)."""
+    return TOOLS
 
 
 def minimal_scopes() -> list[str]:
