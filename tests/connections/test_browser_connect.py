@@ -28,7 +28,7 @@ def test_connect_and_disconnect_in_a_browser(sandbox, page):
     connection = Connection.objects.get(user=user)
     page.click(f"#connection-{connection.pk} >> text=Disconnect")
     assert "loses access" in page.content()
-    page.click("button.danger")
+    page.click("button.destructive")
     page.wait_for_url(f"{sandbox.url}/connections/")
     connection.refresh_from_db()
     assert connection.status == "revoked" and connection.access_token is None
