@@ -131,8 +131,9 @@ def platform_world(*, refresh_pool: int, people: int = 200) -> PlatformWorld:
     )
 
 
-def person_token(world: PlatformWorld) -> str:
-    """A new platform access token for the world's person (a revocation ends the old ones)."""
+def person_token(world: PlatformWorld, *, resource: list[str] | None = None) -> str:
+    """A new platform access token for the world's person (a revocation ends the old ones);
+    ``resource``: its RFC 8707 audience (the MCP endpoint's URI for an MCP token)."""
     from django.utils import timezone
     from oauth2_provider.models import get_access_token_model
 
@@ -146,6 +147,8 @@ def person_token(world: PlatformWorld) -> str:
         expires=timezone.now() + timedelta(hours=6),
         scope=" ".join(grant.scopes),
     )
+    if resource is not None:
+        token.resource = resource
     _set_checksum(token, raw)
     token.save()
     return raw
