@@ -524,10 +524,15 @@ class PlatformOAuth2Validator(OAuth2Validator):
         access_token = getattr(request, "access_token", None)
         if valid and access_token is not None:
             client = access_token.application
-            if not self.client_is_usable(client) or (
-                # A client-credentials token (no person) dies with the client's permission.
-                access_token.user_id is None
-                and not client.allows_grant_type(client.GRANT_CLIENT_CREDENTIALS)
+            person = access_token.user
+            if (
+                (person is not None and not person.is_active)
+                or not self.client_is_usable(client)
+                or (
+                    # A client-credentials token (no person) dies with the client's permission.
+                    access_token.user_id is None
+                    and not client.allows_grant_type(client.GRANT_CLIENT_CREDENTIALS)
+                )
             ):
                 request.access_token = None
                 return False

@@ -279,7 +279,7 @@ def introspect(token: str, client, token_type_hint: str | None = None, *, valida
             )
             if access is None:
                 continue
-            if access.is_expired():
+            if access.is_expired() or (access.user_id and not access.user.is_active):
                 return inactive
             data = {
                 "active": True,
@@ -301,7 +301,7 @@ def introspect(token: str, client, token_type_hint: str | None = None, *, valida
             .filter(token_checksum=digest, application=client, revoked__isnull=True)
             .first()
         )
-        if refresh is None or refresh.access_token is None:
+        if refresh is None or refresh.access_token is None or not refresh.user.is_active:
             continue
         lifetime = refresh_token_expire_timedelta()
         if lifetime and refresh.access_token.expires + lifetime <= timezone.now():

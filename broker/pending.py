@@ -126,6 +126,8 @@ def pending_action_perform(*, action_id: int) -> str:
             query={},
             body=dict(action.body),
             record=record,
+            # Approved a while ago: the grant is read again before the write goes out.
+            recheck_first=True,
         )
     except exceptions.BrokerError as exc:
         return pending.finish(

@@ -12,12 +12,22 @@ from broker.records import BrokerResult
 from broker.selectors import connection_for
 from consent.catalog import get_scope
 from consent.models import PendingAction
+from identity.selectors import verified_email
 
 
 def me_view(*, token, grant, decision) -> BrokerResult:
+    """The person: ``email`` only ever a verified address (null if they verified none), and
+    ``email_verified`` saying which; an app must not take an unverified address as identity."""
     person = grant.user
+    email = verified_email(person)
     return BrokerResult(
-        status=200, data={"id": person.pk, "name": person.name, "email": person.email}
+        status=200,
+        data={
+            "id": person.pk,
+            "name": person.name,
+            "email": email,
+            "email_verified": email is not None,
+        },
     )
 
 

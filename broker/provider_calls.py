@@ -14,6 +14,7 @@ from broker import exceptions, gateway, upstream
 from broker.adapters.base import Operation
 from broker.policy import CallFacts, canonical_resource, check_resource
 from broker.records import BrokerResult, refusal_error
+from broker.selectors import grant_still_live
 from connections.providers import answers
 
 _dig = answers.dig
@@ -83,10 +84,14 @@ def _interpret(operation: Operation, response: upstream.UpstreamResponse):
 _SLACK_AUTH = object()  # Slack's way of saying 401
 
 
-def _send(*, operation, connection, url, data, content_type, json_body, record, method=None):
+def _send(
+    *, operation, connection, url, data, content_type, json_body, record, guard, method=None
+):
     """Call with a vault token; on a provider 401 refresh once (naming the rejected token, so a
     second request of the same call reuses the new one) and retry once (``answers.with_refresh``,
-    the same rule the consent screen's listing follows)."""
+    the same rule the consent screen's listing follows). ``guard`` runs before every request
+    that goes out (the outbound client's retries and the retry after a 401 included): it
+    re-checks the grant, so a revocation stops a call already under way (issue 12 item 7)."""
 
     def use(token: str):
         response = upstream.call(
@@ -97,6 +102,7 @@ def _send(*, operation, connection, url, data, content_type, json_body, record, 
             data=data,
             content_type=content_type,
             json_body=json_body,
+            before_attempt=guard,
         )
         record.upstream_status = response.status
         record.upstream_ms = (record.upstream_ms or 0) + response.elapsed_ms
@@ -124,10 +130,24 @@ def _send(*, operation, connection, url, data, content_type, json_body, record, 
 
 
 def perform(
-    *, operation, grant, gfacts, connection, provider, params, query, body, record
-) -> BrokerResult:
-    """Call the provider for an allowed (not pending) operation and shape the answer."""
+    *, operation, grant, gfacts, connection, provider, params, query, body, record,
+    recheck_first: bool = False,
+) -> BrokerResult:  # fmt: skip
+    """Call the provider for an allowed (not pending) operation and shape the answer.
+    ``recheck_first``: read the grant again before the first request too (an approved write
+    performed a while after the approval)."""
     params = operation.canonical_params(params)
+    attempts = 0
+
+    def guard():
+        # The first request follows the grant read with the token a moment ago in this same
+        # request; every later one (retries, the retry after a 401, Drive's second request)
+        # reads the grant again.
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1 or recheck_first:
+            grant_still_live(grant)
+
     base = provider.api_base_url
     selected = gfacts.resources.get(operation.scope, frozenset())
     if operation.parent_check is not None:
@@ -141,6 +161,7 @@ def perform(
             content_type=None,
             json_body=None,
             record=record,
+            guard=guard,
             method="GET",
         )
         if response.status == 404:
@@ -193,6 +214,7 @@ def perform(
         content_type=content_type,
         json_body=json_body,
         record=record,
+        guard=guard,
     )
     payload = _interpret(operation, response)
     if payload is _SLACK_AUTH:  # pragma: no cover - _send retried already

@@ -22,7 +22,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 from apps_registry.models import App
-from broker import gateway
+from broker import exceptions, gateway
 from broker.policy import ConnectionFacts, GrantFacts, TokenFacts, canonical_resource
 from consent.catalog import get_scope
 from consent.models import Grant
@@ -32,7 +32,7 @@ from consent.models import Grant
 _TOKEN_FIELDS = ("id", "user_id", "application_id", "source_refresh_token_id", "expires",
                  "scope", "created", "resource")  # fmt: skip
 _APP_FIELDS = ("id", "client_id", "name", "suspended_at")
-_USER_FIELDS = ("id", "email", "name")
+_USER_FIELDS = ("id", "email", "name", "is_active")
 _GRANT_FIELDS = ("id", "user_id", "app_id", "scopes", "connections", "resources", "duration",
                  "expires_at", "created_at", "updated_at", "last_used_at", "revoked_at",
                  "revoke_reason", "declined_scopes", "expired_at")  # fmt: skip
@@ -130,6 +130,26 @@ def token_row_from(row: tuple) -> TokenRow:
     return TokenRow(token=parts["t"], app=parts["a"], user=parts["u"], grant=parts["g"])
 
 
+def grant_still_live(grant) -> None:
+    """Raise unless the grant is, right now, unrevoked and unexpired, its app unsuspended and its
+    person active. One primary-key read; the broker runs it before every upstream request
+    (issue 12 item 7), so a revocation stops a call's retries and follow-up requests."""
+    row = (
+        Grant.objects.filter(pk=grant.pk)
+        .values_list("revoked_at", "expires_at", "app__suspended_at", "user__is_active")
+        .first()
+    )
+    if row is None or row[0] is not None:
+        raise exceptions.GrantRevoked()
+    _revoked_at, expires_at, suspended_at, active = row
+    if expires_at is not None and expires_at <= timezone.now():
+        raise exceptions.GrantRevoked("This access has expired.")
+    if suspended_at is not None:
+        raise exceptions.AppSuspended()
+    if not active:
+        raise exceptions.InvalidToken("The person this token acts for is no longer active.")
+
+
 def grant_for_client(*, grant_id: int, app_id: int) -> Grant | None:
     """The grant a client-credentials token names, if it is one of the token's app."""
     return Grant.objects.select_related("user").filter(pk=grant_id, app_id=app_id).first()
@@ -163,7 +183,8 @@ def grant_facts(grant, *, only_scope: str | None = None) -> GrantFacts:
     return GrantFacts(
         scopes=frozenset(grant.scopes or ()),
         resources=resources,
-        revoked=grant.revoked_at is not None,
+        # A deactivated person's grant counts as revoked everywhere (issue 12 item 3).
+        revoked=grant.revoked_at is not None or not getattr(grant.user, "is_active", True),
         expires_at=grant.expires_at,
         app_suspended=grant.app.suspended_at is not None,
     )

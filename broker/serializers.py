@@ -69,7 +69,13 @@ class PendingActionEnvelopeSerializer(serializers.Serializer):
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField(allow_blank=True)
-    email = serializers.EmailField()
+    email = serializers.EmailField(
+        allow_null=True, help_text="A verified address of the person, or null if none is."
+    )
+    email_verified = serializers.BooleanField(
+        help_text="True when `email` is an address the person verified (then it is never false "
+        "with a value: unverified addresses are not returned)."
+    )
 
 
 class TokenInfoSerializer(serializers.Serializer):

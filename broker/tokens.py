@@ -96,6 +96,9 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToke
         token.grant._broker_cached = True  # its last_used_at may be older than the database's
     if token.is_expired():
         raise exceptions.InvalidToken()
+    if row.user is not None and not row.user["is_active"]:
+        # A deactivated person's apps act for nobody (issue 12 item 3).
+        raise exceptions.InvalidToken("The person this token acts for is no longer active.")
     if oauth2_settings.DCR_REGISTRATION_SCOPE in token.scope.split():
         # RFC 7592's registration access token manages a registration; it calls nothing.
         raise exceptions.InvalidToken()
@@ -121,5 +124,7 @@ def grant_for_token(*, token: PlatformToken, request) -> Grant | None:
     grant = grant_for_client(grant_id=int(raw), app_id=token.app.pk)
     if grant is None:
         raise exceptions.InvalidToken("This token cannot act for that grant.")
+    if not grant.user.is_active:
+        raise exceptions.InvalidToken("The person this grant is for is no longer active.")
     grant.app = token.app
     return grant

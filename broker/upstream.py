@@ -67,6 +67,7 @@ def call(
     data: bytes | None = None,
     content_type: str | None = None,
     json_body: dict | None = None,
+    before_attempt=None,
 ) -> UpstreamResponse:
     """One provider request through :mod:`connections.outbound`. Raises UpstreamUnavailable /
     UpstreamRateLimited / UpstreamError; other statuses are returned for the caller to interpret
@@ -82,6 +83,7 @@ def call(
             data=data,
             content_type=content_type,
             json_body=json_body,
+            before_attempt=before_attempt,
         )
     except outbound.RateLimited as exc:
         raise exceptions.UpstreamRateLimited(

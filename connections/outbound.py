@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -259,6 +259,7 @@ def request(
     retries: int | None = None,
     timeout: float | None = None,
     max_bytes: int | None = None,
+    before_attempt: Callable[[], None] | None = None,
 ) -> Response:
     """One provider request on one of ``origins``. Returns the answer whatever its status
     (3xx included: redirects are never followed); raises :class:`OffOrigin`, :class:`Unreachable`,
@@ -267,13 +268,15 @@ def request(
     ``timeout`` bounds the whole answer (connect, headers and body) in seconds; by default the
     connect and read timeouts of the settings apply and ``OUTBOUND_TOTAL_TIMEOUT`` bounds the
     total. ``idempotent`` defaults from the method; only idempotent requests are retried, on
-    network errors and 5xx.
+    network errors and 5xx. ``before_attempt`` runs before every attempt (retries included) and
+    may raise to stop the request: the broker re-checks the person's grant there.
     """
     check_origin(url, origins)
     options = {
         "bearer": bearer, "basic": basic, "headers": headers, "params": params, "data": data,
         "json_body": json_body, "content_type": content_type, "idempotent": idempotent,
         "retries": retries, "timeout": timeout, "max_bytes": max_bytes,
+        "before_attempt": before_attempt,
     }  # fmt: skip
     budget = _deadline.get()
     if budget is None:
@@ -306,6 +309,7 @@ def _request(
     retries,
     timeout,
     max_bytes,
+    before_attempt,
 ) -> Response:
     method = method.upper()
     sent = {"Accept": "application/json"}
@@ -324,6 +328,8 @@ def _request(
     read = min(settings.OUTBOUND_READ_TIMEOUT, total)
     limit = settings.OUTBOUND_MAX_BYTES if max_bytes is None else max_bytes
     for attempt in range(attempts):
+        if before_attempt is not None:
+            before_attempt()
         started = time.perf_counter()
         if budget is not None:
             left = budget - time.monotonic()

@@ -46,7 +46,12 @@ class GrantOAuth2Validator(PlatformOAuth2Validator):
         cached = getattr(request, "_consent_grant", False)
         if cached is not False:
             return cached
-        grant = live_grant_for(getattr(request, "user", None), request.client)
+        user = getattr(request, "user", None)
+        if user is not None and not user.is_active:
+            # A deactivated person: no code exchange, no refresh (issue 12 item 3).
+            request._consent_grant = None
+            return None
+        grant = live_grant_for(user, request.client)
         request._consent_grant = grant
         return grant
 

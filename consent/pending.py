@@ -37,7 +37,8 @@ State = PendingAction.Status
 # Which state may follow which; anything else is refused by :func:`_move`.
 TRANSITIONS: dict[str, frozenset[str]] = {
     State.CREATED: frozenset({State.APPROVED, State.REJECTED, State.EXPIRED}),
-    State.APPROVED: frozenset({State.PERFORMING, State.EXPIRED}),
+    # An approved action not yet performed is rejected if its grant is revoked meanwhile.
+    State.APPROVED: frozenset({State.PERFORMING, State.EXPIRED, State.REJECTED}),
     State.PERFORMING: frozenset({State.PERFORMED, State.FAILED, State.OUTCOME_UNKNOWN}),
 }
 TERMINAL = frozenset(
@@ -236,6 +237,26 @@ def decide(
                 lambda: pending_action_approved.send(sender=PendingAction, pending_action=action)
             )
     return action
+
+
+def cancel_for_grant(*, grant, reason: str) -> int:
+    """The grant was revoked: every action still waiting (created or approved, not yet being
+    performed) becomes *rejected*, so re-consenting later never makes it approvable again
+    (issue 12 item 13). Called inside the revocation's transaction. Returns how many."""
+    now = timezone.now()
+    done = 0
+    waiting = PendingAction.objects.filter(grant=grant, status__in=[State.CREATED, State.APPROVED])
+    for pk in list(waiting.values_list("pk", flat=True)):
+        action = _locked(pk, status__in=[State.CREATED, State.APPROVED])
+        if action is None:
+            continue
+        _move(action, State.REJECTED, decided_at=now, error_code=reason[:64])
+        _event(
+            action, Action.PENDING_ACTION_REJECTED, Outcome.DENIED,
+            actor_type=ActorType.SYSTEM, reason="The app's access was revoked.",
+        )  # fmt: skip
+        done += 1
+    return done
 
 
 def expire_due(*, now: datetime | None = None) -> int:

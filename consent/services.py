@@ -78,6 +78,8 @@ def grant_revoke(
         grant.save(update_fields=["revoked_at", "revoke_reason", "updated_at"])
         # The broker refuses a revoked grant anyway; deleting the tokens also ends refresh.
         _end_tokens(grant, now=now)
+        # Held writes die with the grant: a later re-consent must not make them approvable.
+        pending.cancel_for_grant(grant=grant, reason="grant_revoked")
         grant_record_change(grant=grant, before=before, actor=actor, reason=reason)
         record_event(
             Action.GRANT_REVOKED,
@@ -87,6 +89,31 @@ def grant_revoke(
             reason=reason,
         )
     return grant
+
+
+def person_end_access(*, user, reason: str) -> int:
+    """A deactivated person: revoke every grant (recorded, each), end every platform token they
+    hold (even of apps without a live grant) and cancel their held writes. Returns the number of
+    grants revoked."""
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    revoked = 0
+    with transaction.atomic():
+        for grant in Grant.objects.filter(user=user, revoked_at__isnull=True):
+            grant_revoke(grant=grant, reason=reason, actor_type=ActorType.SYSTEM)
+            revoked += 1
+        now = timezone.now()
+        refresh = get_refresh_token_model().objects.filter(user=user, revoked__isnull=True)
+        ended = refresh.update(revoked=now)
+        deleted, _ = get_access_token_model().objects.filter(user=user).delete()
+        record_event(
+            Action.TOKEN_REVOKED,
+            actor_type=ActorType.SYSTEM,
+            subject_user=user,
+            reason=reason,
+            metadata={"grants_revoked": revoked, "refresh_ended": ended, "access_ended": deleted},
+        )
+    return revoked
 
 
 def grant_narrow(

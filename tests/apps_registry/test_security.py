@@ -211,3 +211,30 @@ def test_localhost_redirect_uris_are_refused(settings, debug, uri):
     assert app.client.redirect_uris == before
     with pytest.raises(RegistryError):
         register(redirect_uris=[uri], name="Other")
+
+
+# ---- item 3: an inactive person gets nothing from the authorization server ---------------------
+def test_inactive_person_no_refresh_no_code_exchange_no_introspection(client):
+    from tests.apps_registry.helpers import INTROSPECT_URL
+
+    app, secret = register()
+    person = UserFactory()
+    code, verifier = get_code(client, app, person)
+    tokens = exchange(client, app, secret, code, verifier).json()
+    second_code, second_verifier = get_code(client, app, person)
+    # Deactivated without the receiver (a raw update): the validator itself must refuse.
+    type(person).objects.filter(pk=person.pk).update(is_active=False)
+    before = counts()
+    auth = basic(app.client.client_id, secret)
+    refreshed = client.post(
+        TOKEN_URL,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        HTTP_AUTHORIZATION=auth,
+    )
+    assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    exchanged = exchange(client, app, secret, second_code, second_verifier)
+    assert exchanged.status_code == 400
+    assert (Grant.objects.count(), AccessToken.objects.count()) <= before[:2]
+    assert RefreshToken.objects.count() == before[2]
+    info = client.post(INTROSPECT_URL, {"token": tokens["access_token"]}, HTTP_AUTHORIZATION=auth)
+    assert info.json() == {"active": False}

@@ -14,7 +14,12 @@ def err(response):
 def test_me(world):
     r = world.get("me")
     assert r.status_code == 200
-    assert r.json() == {"id": world.user.pk, "name": world.user.name, "email": world.user.email}
+    assert r.json() == {
+        "id": world.user.pk,
+        "name": world.user.name,
+        "email": world.user.email,
+        "email_verified": True,
+    }
 
 
 def test_me_needs_profile_scope(world):

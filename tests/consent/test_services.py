@@ -265,7 +265,8 @@ def test_action_of_a_revoked_or_narrowed_grant_cannot_be_approved(received):
     grant2 = GrantFactory(scopes=[GH_WRITE])
     action2 = pending(grant2)
     services.grant_revoke(grant=grant2, actor=grant2.user)
-    with pytest.raises(services.PendingActionError, match="no longer"):
+    # Revoking cancelled it (issue 12 item 13): it is rejected, not merely unapprovable.
+    with pytest.raises(services.PendingActionError, match="already decided: rejected"):
         services.pending_action_approve(action_id=action2.pk, user=grant2.user)
 
 
