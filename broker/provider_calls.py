@@ -84,9 +84,7 @@ def _interpret(operation: Operation, response: upstream.UpstreamResponse):
 _SLACK_AUTH = object()  # Slack's way of saying 401
 
 
-def _send(
-    *, operation, connection, url, data, content_type, json_body, record, guard, method=None
-):
+def _send(*, operation, connection, url, data, content_type, json_body, record, guard, method=None):
     """Call with a vault token; on a provider 401 refresh once (naming the rejected token, so a
     second request of the same call reuses the new one) and retry once (``answers.with_refresh``,
     the same rule the consent screen's listing follows). ``guard`` runs before every request
