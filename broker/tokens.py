@@ -23,6 +23,7 @@ from apps_registry.models import App
 from broker import exceptions, factcache
 from broker.selectors import grant_for_client, token_raw, token_row_from
 from consent.models import Grant
+from consent.selectors import token_ended_with_grant
 
 GRANT_HEADER = "HTTP_PLATFORM_GRANT"
 
@@ -87,6 +88,9 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToke
     # From this process's cache while nothing the row depends on changed (broker.factcache).
     found, cached = factcache.lookup(checksum, load)
     row = None if found is None else token_row_from(found)
+    if row is None and token_ended_with_grant(checksum):
+        # Its grant was revoked (or expired): say so, as the developer guide promises.
+        raise exceptions.GrantRevoked()
     if row is None or row.token["application_id"] is None:
         raise exceptions.InvalidToken()
     if row.app is None:

@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE["apps_registry-forget-used-codes"] = {
     "schedule": 24 * 60 * 60.0,
 }
 SESSION_GRANT_WINDOW = timedelta(minutes=ENV.session_grant_minutes)
+# Checksums of tokens ended with their grant (for grant_revoked), forgotten once expired.
+CELERY_BEAT_SCHEDULE["consent-forget-ended-grant-tokens"] = {
+    "task": "consent.tasks.forget_ended_grant_tokens",
+    "schedule": 60 * 60.0,
+}
 # The "while you were away" e-mail, for people who turned it on (each gets it daily or weekly).
 CELERY_BEAT_SCHEDULE["access-digest-emails"] = {
     "task": "access.tasks.send_digest_emails",

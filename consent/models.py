@@ -160,3 +160,16 @@ class StandingApproval(models.Model):
 
     def is_active(self, now) -> bool:
         return self.ended_at is None and self.expires_at > now
+
+
+class EndedGrantToken(models.Model):
+    """A platform access token deleted because its grant was revoked or expired, remembered (as
+    the checksum the token table keeps, never the token) until it would have expired anyway, so
+    that the broker can answer ``grant_revoked`` instead of a bare ``invalid_token``."""
+
+    token_checksum = models.CharField(max_length=64, unique=True)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="+")
+    forget_after = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"ended token of grant #{self.grant_id}"

@@ -9,7 +9,7 @@ from django.db.models import Count
 
 from consent.catalog import PROVIDER_SERVICES
 from consent.engine import AppInfo, ConnectionInfo, GrantInfo
-from consent.models import Grant, PendingAction, StandingApproval
+from consent.models import EndedGrantToken, Grant, PendingAction, StandingApproval
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +143,8 @@ def standing_approvals_for(*, user, now):
         .annotate(approved_count=Count("actions"))
         .order_by("-created_at")
     )
+
+
+def token_ended_with_grant(checksum: str) -> bool:
+    """Whether this (unknown) access token was ended by its grant's revocation or expiry."""
+    return EndedGrantToken.objects.filter(token_checksum=checksum).exists()

@@ -18,7 +18,7 @@ from audit.services import record_event
 from consent import pending
 from consent.catalog import BACKGROUND_SCOPE, CATALOG
 from consent.engine import ApprovalPlan, grant_expiry
-from consent.models import Grant, GrantChange, PendingAction
+from consent.models import EndedGrantToken, Grant, GrantChange, PendingAction
 from consent.pending import PendingActionError
 
 __all__ = ["PendingActionError"]  # raised by the approvals' services below (consent.pending)
@@ -59,7 +59,18 @@ def _end_tokens(grant: Grant, *, now: datetime, access: bool = True) -> None:
         user=grant.user, application=client, revoked__isnull=True
     ).update(revoked=now)
     if access:
-        get_access_token_model().objects.filter(user=grant.user, application=client).delete()
+        tokens = get_access_token_model().objects.filter(user=grant.user, application=client)
+        # Remembered by checksum until they would have expired: the broker then answers
+        # grant_revoked (the specific reason) rather than invalid_token.
+        EndedGrantToken.objects.bulk_create(
+            [
+                EndedGrantToken(token_checksum=checksum, grant=grant, forget_after=expires)
+                for checksum, expires in tokens.values_list("token_checksum", "expires")
+                if checksum and expires > now
+            ],
+            ignore_conflicts=True,
+        )
+        tokens.delete()
 
 
 def grant_revoke(
@@ -342,6 +353,12 @@ def grants_expire(*, now: datetime | None = None) -> int:
 def pending_actions_expire(*, now: datetime | None = None) -> int:
     """The beat sweep: created actions past their time become expired (consent.pending)."""
     return pending.expire_due(now=now)
+
+
+def ended_grant_tokens_forget(*, now: datetime | None = None) -> int:
+    """Forget the checksums of ended grants' tokens once those tokens would have expired."""
+    deleted, _ = EndedGrantToken.objects.filter(forget_after__lte=now or timezone.now()).delete()
+    return deleted
 
 
 def pending_action_approve(

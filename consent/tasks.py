@@ -21,3 +21,8 @@ def strand_stuck_actions() -> int:
     """Approved writes whose worker died after claiming them become *outcome_unknown*, shown to
     the person as "check at the provider"; never silently stuck, never retried."""
     return pending.strand(older_than=settings.CONSENT_STRANDED_AFTER)
+
+
+@shared_task(name="consent.tasks.forget_ended_grant_tokens")
+def forget_ended_grant_tokens() -> int:
+    return services.ended_grant_tokens_forget()

@@ -198,3 +198,20 @@ def test_grants_cannot_be_edited_or_deleted_in_the_admin(staff_client):
     assert staff_client.post(f"{GRANTS}{grant.pk}/change/", {"scopes": "[]"}).status_code == 403
     assert staff_client.post(f"{GRANTS}{grant.pk}/delete/", {"post": "yes"}).status_code == 403
     assert staff_client.get(f"{GRANTS}add/").status_code == 403
+
+
+def test_admin_names_and_grants_table_fit(staff_client):
+    index = staff_client.get("/admin/").content.decode()
+    assert "OAuth clients" in index and "O auth" not in index
+    owner = UserFactory()
+    (app,) = _apps(1, owner)
+    GrantFactory(
+        user=owner,
+        app=app,
+        scopes=["services.github.repositories.read", "agents.jobs.background"],
+        connections={"github": 1},
+    )
+    html = staff_client.get(GRANTS).content.decode()
+    # Scopes one per line, cells that wrap, and a results box that scrolls rather than cuts.
+    assert "<code>github.repositories.read</code><br><code>agents.jobs.background</code>" in html
+    assert "#changelist-form .results { overflow-x: auto; }" in html

@@ -255,8 +255,16 @@ def test_revoked_grant_refused_on_next_call(world):
     world.grant.revoked_at = None
     grant_revoke(grant=world.grant, actor=world.user, reason="test")
     r = world.get("github/repos", token=token)
-    # The revocation deletes the tokens, so the token is now unknown.
-    assert r.status_code in {401, 403} and err(r) in {"invalid_token", "grant_revoked"}
+    # The revocation deletes the tokens but remembers their checksums: the app is told why.
+    assert r.status_code == 403 and err(r) == "grant_revoked"
+    # A token that never existed is still just invalid.
+    assert err(world.get("github/repos", token="no-such-token")) == "invalid_token"
+    from django.utils import timezone
+
+    from consent.services import ended_grant_tokens_forget
+
+    assert ended_grant_tokens_forget(now=timezone.now() + timezone.timedelta(days=1)) == 1
+    assert err(world.get("github/repos", token=token)) == "invalid_token"
 
 
 def test_revoked_grant_refused_even_if_token_survives(world):
