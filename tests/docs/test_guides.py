@@ -115,6 +115,9 @@ EXERCISED_ELSEWHERE = {
     ".venv/bin/python examples/agent_app/agent_app.py logout": "tests/docs/test_example_app.py::test_logout_revokes_both_tokens_and_forgets_them",
     "make run": "tests/docs/test_guides.py::test_make_run_and_make_journey_are_valid_targets",
     ".venv/bin/python examples/agent_app/agent_app.py mcp": "tests/docs/test_example_app_mcp.py::test_mcp_mode_lists_granted_tools_and_calls_one",
+    "python manage.py staff_mfa_provision": "tests/identity/test_mfa_security.py::test_an_operator_provisions_staff_mfa_by_command",
+    "python manage.py audit_checkpoint": "tests/audit/test_integrity.py::test_deleting_the_newest_events_is_caught_by_a_checkpoint",
+    "python manage.py audit_verify --since-checkpoint": "tests/audit/test_integrity.py::test_deleting_the_newest_events_is_caught_by_a_checkpoint",
 }
 # Commands this module runs itself (cheap), see test_cheap_commands_run.
 RUN_HERE = {
