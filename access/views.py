@@ -1,5 +1,6 @@
 """The "Your access" pages. Thin: selectors read, consent/connections services write."""
 
+import contextlib
 import datetime as dt
 
 from django.contrib import messages
@@ -16,6 +17,11 @@ from access.grid import access_grid, past_apps
 from access.revocation import plan_revocation, revocation_execute
 from access.selectors import access_overview
 from audit.selectors import ActivityFilter, activity
+from connections.models import Connection
+from connections.providers import UnknownProvider, get_provider
+from connections.selectors import connection_for_user
+from connections.services import connection_disconnect
+from consent.selectors import grants_using_connection
 from consent.services import grant_narrow
 
 # A visit that starts this long after the last one opens a new "while you were away" window.
@@ -175,3 +181,36 @@ def narrow(request, pk):
         messages.success(request, f"{grant_view.app.name}'s access was narrowed; the rest works.")
         return redirect("access:dashboard")
     return render(request, "access/narrow.html", {"grant": grant_view, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def disconnect(request, pk: int):
+    connection = connection_for_user(user=request.user, pk=pk)
+    if connection is None:
+        raise Http404("Not one of your connections.")
+    if connection.status == Connection.Status.REVOKED:
+        return redirect("connections:list")
+    if request.method == "POST":
+        row = connection_disconnect(connection=connection, actor=request.user, request=request)
+        if "revocation failed" in row.status_reason:
+            messages.warning(
+                request,
+                f"{connection} is disconnected and its tokens are destroyed, but the provider could "
+                "not be told; you may also remove the app in the provider's settings.",
+            )
+        else:
+            messages.success(request, f"{connection} is disconnected.")
+        return redirect("connections:list")
+    spec = None
+    with contextlib.suppress(UnknownProvider):
+        spec = get_provider(connection.provider)
+    return render(
+        request,
+        "access/disconnect.html",
+        {
+            "connection": connection,
+            "provider": spec,
+            "grants": grants_using_connection(connection=connection),
+        },
+    )

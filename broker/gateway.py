@@ -9,6 +9,21 @@ and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from broker import exceptions
+from connections import exceptions as cx
+from connections.providers import get_provider
+from connections.services import (
+    connection_call_failed,
+    connection_call_succeeded,
+    connection_load_for_use,
+    connection_token_rejected,
+    get_valid_access_token,
+)
+from consent.catalog import get_scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +34,6 @@ class ProviderInfo:
 
 
 def provider_info(provider_id: str) -> ProviderInfo | None:
-    from connections.providers import get_provider
-
     try:
         provider = get_provider(provider_id)
     except (KeyError, LookupError, ValueError):
@@ -33,8 +46,6 @@ def provider_info(provider_id: str) -> ProviderInfo | None:
 def load_connection(connection_id: int):
     """The connection as it is now, read once for the broker's checks and the vault (which then
     does not read it again). The broker itself never reads its token fields."""
-    from connections.services import connection_load_for_use
-
     return connection_load_for_use(connection_id=connection_id)
 
 
@@ -45,10 +56,6 @@ def access_token(
 
     ``rejected_token``: the provider answered 401 to it, so refresh once (unless someone already
     did, or that token already came from a refresh the provider rejected: then 502)."""
-    from broker import exceptions
-    from connections import exceptions as cx
-    from connections.services import get_valid_access_token
-
     try:
         # ``connection`` comes from load_connection in this request: the vault's read is it.
         return get_valid_access_token(
@@ -67,16 +74,12 @@ def access_token(
 
 def token_rejected(connection, *, token: str) -> None:
     """The provider answered 401 to a token the vault just refreshed: remember it."""
-    from connections.services import connection_token_rejected
-
     connection_token_rejected(connection=connection, token=token)
 
 
 def call_outcome(connection, *, failed: str | None) -> None:
     """Count a brokered call's outcome on the connection ("needs attention" after repeats).
     ``failed`` is the reason for a provider-side failure, None for a call that worked."""
-    from connections.services import connection_call_failed, connection_call_succeeded
-
     if connection is None:
         return
     if failed:
@@ -88,21 +91,12 @@ def call_outcome(connection, *, failed: str | None) -> None:
 def reconnect_url(connection=None, *, provider: str | None = None, scope: str = "") -> str:
     """Where the person can fix the connection (a path on the platform): reconnect a revoked
     connection, re-authorize (upgrade) one that needs it, or the connections page."""
-    from urllib.parse import urlencode
-
-    from django.urls import NoReverseMatch, reverse
-
-    from consent.catalog import get_scope
-
     provider = provider or (connection.provider if connection is not None else None)
     catalog_scope = get_scope(scope) if scope else None
     provider_scopes = catalog_scope.provider_scopes.get(provider or "", ()) if catalog_scope else ()
     query = f"?{urlencode({'scopes': ','.join(provider_scopes)})}" if provider_scopes else ""
-    try:
-        if connection is not None and connection.status != "revoked":
-            return reverse("connections:upgrade", args=[connection.pk]) + query
-        if provider:
-            return reverse("connections:connect", args=[provider]) + query
-    except NoReverseMatch:
-        pass
-    return "/connections/"
+    if connection is not None and connection.status != "revoked":
+        return reverse("connections:upgrade", args=[connection.pk]) + query
+    if provider:
+        return reverse("connections:connect", args=[provider]) + query
+    return reverse("connections:list")

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 from apps_registry.models import App
@@ -86,22 +85,31 @@ def _statement(db: str) -> tuple[str, tuple]:
     return sql, tuple((alias, fields) for alias, _, fields in groups)
 
 
-def _value(field, value):
-    """A column's value as the model field would give it (aware datetimes, parsed JSON)."""
-    if value is None:
-        return None
-    internal = field.get_internal_type()
-    if internal == "DateTimeField":
-        if isinstance(value, str):
-            value = dt.datetime.fromisoformat(value)
-        if timezone.is_naive(value):
-            value = timezone.make_aware(value, dt.UTC)
-        return value
-    if internal == "JSONField":
-        return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
-    if internal == "BooleanField":
-        return bool(value)
-    return value
+def _aware(value):
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
+
+
+# How a raw column value becomes the model field's value (the rest are taken as they come).
+_CONVERTERS = {"DateTimeField": _aware, "JSONField": _json}
+
+
+@cache
+def _layout(db: str) -> tuple[str, tuple]:
+    """The statement and, per model, its slice of the row: (alias, attnames, converters)."""
+    sql, groups = _statement(db)
+    layout, position = [], 0
+    for alias, fields in groups:
+        names = tuple(f.attname for f in fields)
+        converters = tuple(_CONVERTERS.get(f.get_internal_type()) for f in fields)
+        layout.append((alias, position, position + len(fields), names, converters))
+        position += len(fields)
+    return sql, tuple(layout)
 
 
 def token_row(checksum: str) -> TokenRow | None:
@@ -114,19 +122,24 @@ def token_raw(checksum: str) -> tuple | None:
     """The statement's row as the driver returns it: immutable values (JSON still as text), so
     that a cache can keep it and every call still gets objects of its own (broker.factcache)."""
     db = router.db_for_read(get_access_token_model())
-    sql, _groups = _statement(db)
+    sql, _layout_ = _layout(db)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, [checksum])
         return cursor.fetchone()
 
 
 def token_row_from(row: tuple) -> TokenRow:
-    _sql, groups = _statement(router.db_for_read(get_access_token_model()))
-    parts, position = {}, 0
-    for alias, fields in groups:
-        values = {f.attname: _value(f, row[position + i]) for i, f in enumerate(fields)}
-        position += len(fields)
-        parts[alias] = values if values[fields[0].attname] is not None else None
+    _sql, layout = _layout(router.db_for_read(get_access_token_model()))
+    parts = {}
+    for alias, start, end, names, converters in layout:
+        values = row[start:end]
+        if values[0] is None:  # the LEFT JOIN found no such row
+            parts[alias] = None
+            continue
+        parts[alias] = {
+            name: value if convert is None or value is None else convert(value)
+            for name, value, convert in zip(names, values, converters, strict=True)
+        }
     return TokenRow(token=parts["t"], app=parts["a"], user=parts["u"], grant=parts["g"])
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import router
 from django.utils import timezone
 from oauth2_provider.settings import oauth2_settings
 
@@ -51,12 +52,17 @@ class PlatformToken:
         return timezone.now() >= self.expires
 
 
+def _instance(model, values: dict):
+    # Model.from_db: what the ORM itself does with a row (fields not read stay deferred).
+    return model.from_db(router.db_for_read(model), list(values), list(values.values()))
+
+
 def _token(row) -> PlatformToken:
-    app = App(**row.app)
-    user = get_user_model()(**row.user) if row.user is not None else None
+    app = _instance(App, row.app)
+    user = _instance(get_user_model(), row.user) if row.user is not None else None
     grant = None
     if row.grant is not None:
-        grant = Grant(**row.grant)
+        grant = _instance(Grant, row.grant)
         grant.app, grant.user = app, user
     return PlatformToken(**row.token, app=app, user=user, grant=grant)
 

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from access import views as access_views
 from apps_registry import metadata as oauth_metadata
 from apps_registry import oauth_urls as apps_registry_oauth_urls
 from broker.mcp_server import mcp_endpoint
@@ -23,6 +24,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("identity.urls")),
+    # Disconnecting says which apps lose access (consent's facts), so it is a Your access page
+    # (access sits above connections and consent), at the connections' address.
+    path(
+        "connections/<int:pk>/disconnect/",
+        access_views.disconnect,
+        name="connection_disconnect",
+    ),
     path("connections/", include("connections.urls")),
     path("sandbox/", include("connections.sandbox.urls")),  # connections: the sandbox provider
     path("developer/", include("apps_registry.urls")),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.apps import apps
-
 from connections.models import Connection
 
 
@@ -14,19 +12,6 @@ def connections_for_user(*, user, include_revoked: bool = False):
     return qs.defer("access_token", "refresh_token")
 
 
-def grants_using_connection(*, connection: Connection) -> list:
-    """Live app grants whose ``connections`` JSON names this connection (read-only)."""
-    Grant = apps.get_model("consent", "Grant")
-    grants = Grant.objects.filter(user=connection.user, revoked_at__isnull=True).select_related(
-        "app"
-    )
-    return [
-        g for g in grants if connection.pk in {_as_int(v) for v in (g.connections or {}).values()}
-    ]
-
-
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def connection_for_user(*, user, pk: int) -> Connection | None:
+    """One of the person's connections (revoked ones too), or None."""
+    return Connection.objects.filter(user=user, pk=pk).first()

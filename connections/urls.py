@@ -8,5 +8,4 @@ urlpatterns = [
     path("", views.connection_list, name="list"),
     path("connect/<str:provider>/", views.connect, name="connect"),
     path("<int:pk>/upgrade/", views.upgrade, name="upgrade"),
-    path("<int:pk>/disconnect/", views.disconnect, name="disconnect"),
 ]

@@ -50,10 +50,6 @@ def decrypt(stored: str) -> str:
         raise VaultError("A stored token cannot be decrypted with any key in VAULT_KEYS.") from None
 
 
-def needs_reencryption(stored: str | None) -> bool:
-    return bool(stored) and not stored.startswith(f"{current_key_id()}:")
-
-
 class EncryptedTextField(models.TextField):
     """A text column that holds only ciphertext. Only ``isnull`` lookups are allowed."""
 

@@ -1,20 +1,22 @@
-"""Connected services pages: list, connect, upgrade, disconnect. Thin: services do the work."""
+"""Connected services pages: list, connect, upgrade. Thin: services do the work.
+
+Disconnecting (which says which apps lose access, a consent fact) is a Your access page:
+``access.views.disconnect``, still at ``/connections/<id>/disconnect/``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import re
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from connections.models import Connection
 from connections.providers import UnknownProvider, available_providers, get_provider
-from connections.selectors import connections_for_user, grants_using_connection
-from connections.services import connection_disconnect, connection_start
+from connections.selectors import connections_for_user
+from connections.services import connection_start
 
 SCOPE_RE = re.compile(r"^[A-Za-z0-9:._/\-]{1,200}$")
 MAX_SCOPES = 20
@@ -111,36 +113,5 @@ def upgrade(request, pk: int):
             "scopes_param": ",".join(scopes),
             "next": next_url,
             "needs_reauth": connection.status == Connection.Status.NEEDS_REAUTH,
-        },
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def disconnect(request, pk: int):
-    connection = get_object_or_404(Connection, pk=pk, user=request.user)
-    if connection.status == Connection.Status.REVOKED:
-        return redirect("connections:list")
-    if request.method == "POST":
-        row = connection_disconnect(connection=connection, actor=request.user, request=request)
-        if "revocation failed" in row.status_reason:
-            messages.warning(
-                request,
-                f"{connection} is disconnected and its tokens are destroyed, but the provider could "
-                "not be told; you may also remove the app in the provider's settings.",
-            )
-        else:
-            messages.success(request, f"{connection} is disconnected.")
-        return redirect("connections:list")
-    spec = None
-    with contextlib.suppress(UnknownProvider):
-        spec = get_provider(connection.provider)
-    return render(
-        request,
-        "connections/disconnect.html",
-        {
-            "connection": connection,
-            "provider": spec,
-            "grants": grants_using_connection(connection=connection),
         },
     )

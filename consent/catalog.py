@@ -206,7 +206,3 @@ def is_platform_choice(name: str) -> bool:
     """Background access and unattended writes: always a separate choice, off by default."""
     scope = CATALOG.get(name)
     return scope is not None and scope.access == Access.PLATFORM and bool(scope.flags)
-
-
-def scopes_for_service(service: str) -> list[Scope]:
-    return [s for s in CATALOG.values() if s.service == service]

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
+from connections.providers import UnknownProvider, available_providers, get_provider
+from connections.resources import list_resources as fetch
+from connections.selectors import connections_for_user
 from consent.catalog import PROVIDER_SERVICES
 from consent.engine import AppInfo, ConnectionInfo, GrantInfo
 from consent.models import EndedGrantToken, Grant, PendingAction, StandingApproval
@@ -16,28 +19,20 @@ log = logging.getLogger(__name__)
 
 def provider_service(provider_id: str) -> str | None:
     try:
-        from connections.providers import get_provider
-
         return get_provider(provider_id).service
-    except Exception:
+    except UnknownProvider:
         return PROVIDER_SERVICES.get(provider_id)
 
 
 def provider_name(provider_id: str) -> str:
     try:
-        from connections.providers import get_provider
-
         return get_provider(provider_id).name
-    except Exception:
+    except UnknownProvider:
         return provider_id
 
 
 def available_provider_ids() -> list[str]:
     """Providers a person can connect now (registry: sandbox, or real ones with credentials)."""
-    try:
-        from connections.providers import available_providers
-    except ImportError:
-        return list(PROVIDER_SERVICES)
     return [p.id for p in available_providers()]
 
 
@@ -65,11 +60,26 @@ def connection_info(connection) -> ConnectionInfo | None:
 
 
 def person_connections(user) -> tuple[list, list[ConnectionInfo]]:
-    from connections.models import Connection
-
-    rows = list(Connection.objects.filter(user=user).exclude(status=Connection.Status.REVOKED))
+    rows = list(connections_for_user(user=user))
     infos = [info for info in (connection_info(c) for c in rows) if info is not None]
     return rows, infos
+
+
+def grants_using_connection(*, connection) -> list[Grant]:
+    """Live app grants whose ``connections`` JSON names this connection (read-only)."""
+    grants = Grant.objects.filter(user=connection.user, revoked_at__isnull=True).select_related(
+        "app"
+    )
+    return [
+        g for g in grants if connection.pk in {_as_int(v) for v in (g.connections or {}).values()}
+    ]
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def grants_for_user(*, user) -> list[Grant]:
@@ -103,10 +113,6 @@ class ResourceListing:
 
 def list_resources(connection, kind: str) -> ResourceListing:
     """The person's resources of ``kind`` through ``connection``, as ``{"id", "label"}`` dicts."""
-    try:
-        from connections.resources import list_resources as fetch
-    except ImportError:
-        return ResourceListing((), "Listing resources is not available yet.")
     try:
         found = fetch(connection, kind)
     except Exception:

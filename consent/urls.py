@@ -1,15 +1,15 @@
 from django.urls import path
 
-from consent import views
+from consent import approvals
 
 app_name = "consent"
 
 urlpatterns = [
-    path("approvals/", views.approvals, name="approvals"),
-    path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
+    path("approvals/", approvals.approvals, name="approvals"),
+    path("approvals/<int:pk>/decide/", approvals.approval_decide, name="approval-decide"),
     path(
         "approvals/standing/<int:pk>/end/",
-        views.standing_approval_end,
+        approvals.standing_approval_end,
         name="standing-approval-end",
     ),
 ]

@@ -4,6 +4,7 @@ from broker.adapters.base import Adapter, Operation
 from broker.adapters.github import GitHubAdapter
 from broker.adapters.google import GoogleDriveAdapter
 from broker.adapters.slack import SlackAdapter
+from consent.catalog import CATALOG
 
 ADAPTERS: tuple[Adapter, ...] = (GitHubAdapter(), SlackAdapter(), GoogleDriveAdapter())
 
@@ -15,8 +16,6 @@ ADAPTER_BY_SERVICE: dict[str, Adapter] = {adapter.service: adapter for adapter i
 
 def validate() -> list[str]:
     """Problems in the declarations (used by a system check and the tests)."""
-    from consent.catalog import CATALOG
-
     problems = []
     names: set[str] = set()
     routes: set[tuple[str, str]] = set()

@@ -35,9 +35,8 @@ class ListFilter:
     """How a list response is narrowed to the selection: where the items are, and each one's id."""
 
     items_key: tuple[str, ...]  # () = the body itself is the list
+    # The ids an item is admitted by: its own, or (Drive) its parent folders'.
     id_of: Callable[[Mapping[str, Any]], list[str]]
-    # When True, ``id_of`` returns the item's parent ids and any selected parent admits it.
-    by_parent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +116,6 @@ class Adapter:
 
     service: str = ""
     operations: tuple[Operation, ...] = ()
-
-    def error_message(self, status: int) -> str:
-        return f"The {self.service} service answered with status {status}."
 
 
 def multipart_related(metadata: dict, content: str, content_type: str) -> tuple[bytes, str]:

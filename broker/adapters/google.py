@@ -42,7 +42,7 @@ class GoogleDriveAdapter(Adapter):
             resource_kind="folder",
             resource_params=("folder",),
             list_filter=ListFilter(
-                items_key=("files",), id_of=lambda f: list(f.get("parents") or []), by_parent=True
+                items_key=("files",), id_of=lambda f: list(f.get("parents") or [])
             ),
             pagination=PAGES,
         ),

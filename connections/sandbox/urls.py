@@ -5,7 +5,7 @@ from django.http import Http404
 from django.urls import path as _path
 from django.urls import re_path as _re_path
 
-from connections.sandbox import api, oauth, views
+from connections.sandbox import api, authorize, oauth, views
 
 
 def _sandbox_only(view):
@@ -31,7 +31,7 @@ app_name = "sandbox"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("oauth/<str:flavour>/authorize", oauth.authorize, name="authorize"),
+    path("oauth/<str:flavour>/authorize", authorize.authorize, name="authorize"),
     path("oauth/token", oauth.token, name="token"),
     path("oauth/revoke", oauth.revoke, name="revoke"),
     # GitHub (api.github.com)
