@@ -1,5 +1,9 @@
 from django.core.checks import Error, register
 
+from broker.adapters import OPERATIONS, validate
+from connections.providers.kinds import KINDS
+from consent.catalog import CATALOG
+
 
 def operation_errors(operations, catalog, kinds) -> list[Error]:
     """broker.E002 / E003: an operation's scope, and its resource kind, must exist (and agree)."""
@@ -35,10 +39,6 @@ def operation_errors(operations, catalog, kinds) -> list[Error]:
 @register()
 def check_operations(app_configs, **kwargs):
     """broker.E001: every operation declaration is consistent with the scope catalog."""
-    from broker.adapters import OPERATIONS, validate
-    from connections.providers.kinds import KINDS
-    from consent.catalog import CATALOG
-
     errors = [
         Error(problem, hint="Fix the declaration in broker/adapters/.", id="broker.E001")
         for problem in validate()

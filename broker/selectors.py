@@ -122,7 +122,7 @@ def token_raw(checksum: str) -> tuple | None:
     """The statement's row as the driver returns it: immutable values (JSON still as text), so
     that a cache can keep it and every call still gets objects of its own (broker.factcache)."""
     db = router.db_for_read(get_access_token_model())
-    sql, _layout_ = _layout(db)
+    sql, _ = _layout(db)
     with connections[db].cursor() as cursor:
         cursor.execute(sql, [checksum])
         return cursor.fetchone()

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from django.core.checks import Error, Tags, register
 
+from connections.providers import declared
 from consent import catalog as default_catalog
 from consent.catalog import Access, Flag, Scope, Service
 
@@ -240,8 +241,6 @@ def registry_errors(catalog, declarations) -> list[Error]:
 
 @register(Tags.security)
 def check_registry_against_catalog(app_configs=None, **kwargs):
-    from connections.providers import declared
-
     return registry_errors(default_catalog.CATALOG.values(), declared())
 
 
