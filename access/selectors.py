@@ -226,6 +226,10 @@ def describe(event: AuditEvent, *, viewer=None) -> str:
         return f"{app} was refused: {verb} {phrase}{background}{why}"
     if event.action == Action.CONSENT_SHOWN:
         return f"{app} asked you for access"
+    if event.action == Action.PENDING_ACTION_APPROVED and (event.metadata or {}).get(
+        "standing_approval"
+    ):
+        return f"{app} changed {_resource_phrase(event)}: approved by your 24-hour approval"
     if event.action == Action.PENDING_ACTION_CREATED:
         return f"{app} asked to change {_resource_phrase(event)}: it waits for your approval"
     label = Action(event.action).label if event.action in Action.values else event.action

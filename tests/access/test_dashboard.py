@@ -380,3 +380,19 @@ def test_plain_language_lines():
         metadata={"operation": "platform.action", "status": 200},
     )
     assert describe(poll) == "Acme Notes checked on an action waiting for you"
+
+
+def test_a_write_let_through_by_a_standing_approval_says_so():
+    grant = GrantFactory(app=AppFactory(name="Acme Notes"))
+    event = record_event(
+        Action.PENDING_ACTION_APPROVED,
+        actor_type=ActorType.SYSTEM,
+        grant=grant,
+        service="github",
+        scope="services.github.repositories.write",
+        resource="octo/docs",
+        metadata={"standing_approval": 7, "pending_action": 1},
+    )
+    assert describe(event) == (
+        "Acme Notes changed repository octo/docs: approved by your 24-hour approval"
+    )
