@@ -142,13 +142,16 @@ class Person:
         done = self.submit(page, {"login": email, "password": password})
         assert done.status_code == 200 and "/accounts/login/" not in done.url, done.text[-2000:]
 
-    def connect_sandbox(self, provider: str, scopes: str) -> requests.Response:
+    def connect_sandbox(
+        self, provider: str, scopes: str, account: str | None = None
+    ) -> requests.Response:
         """The whole connect flow, at the sandbox's own consent page; the connections page."""
         start = self.get(f"/connections/connect/{provider}/?scopes={scopes}")
         assert start.status_code == 200, start.text[-2000:]
         authorize = self.submit(start)
         assert authorize.status_code == 200 and "/sandbox/" in authorize.url, authorize.text[-2000:]
         radio = re.search(r'name="account" value="([^"]*)"[^>]*checked', authorize.text)
-        done = self.submit(authorize, {"decision": "approve", "account": radio.group(1)})
+        chosen = account or radio.group(1)
+        done = self.submit(authorize, {"decision": "approve", "account": chosen})
         assert done.status_code == 200 and "/connections/" in done.url, done.text[-2000:]
         return done
