@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model
 
 from apps_registry.models import App
