@@ -152,5 +152,8 @@ def standing_approvals_for(*, user, now):
 
 
 def token_ended_with_grant(checksum: str) -> bool:
-    """Whether this (unknown) access token was ended by its grant's revocation or expiry."""
-    return EndedGrantToken.objects.filter(token_checksum=checksum).exists()
+    """Whether this (unknown) access token was ended by its grant's revocation or expiry. A
+    deactivated person's tokens are just invalid: there is no grant to speak of any more."""
+    return EndedGrantToken.objects.filter(
+        token_checksum=checksum, grant__user__is_active=True
+    ).exists()
