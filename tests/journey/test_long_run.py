@@ -209,3 +209,73 @@ def test_the_default_run_keeps_working_as_tokens_expire(run_layout, tmp_path):
     assert slack[2:] == ["active", "False"]
     assert layout.health()["checks"]["worker"] == "ok"
     assert layout.tracebacks() == {}
+
+
+EXPIRE_AND_COUNT = """
+from datetime import timedelta
+from django.utils import timezone
+from connections.models import Connection
+from connections.sandbox.models import SandboxTokenRequest
+Connection.objects.filter(provider="sandbox_github").update(
+    token_expires_at=timezone.now() - timedelta(seconds=1))
+print(SandboxTokenRequest.objects.filter(grant_type="refresh_token").count(),
+      Connection.objects.get(provider="sandbox_github").pk)
+"""
+
+# Another process (like the worker) needs the same token at the same instant.
+FORCE = """
+import sys, time
+import django
+django.setup()
+from connections.models import Connection
+from connections.services import get_valid_access_token
+pk, start = int(sys.argv[1]), float(sys.argv[2])
+row = Connection.objects.get(pk=pk)
+while time.time() < start:
+    time.sleep(0.001)
+print("TOKEN", get_valid_access_token(row)[:12])
+"""
+
+
+def test_a_refresh_in_another_process_while_the_consent_screen_lists_repositories(
+    run_layout,
+):
+    import threading
+
+    # The sweep (every 5 s here) may join the race too: still one refresh per expiry.
+    layout = run_layout
+    person = Person(layout.url)
+    person.sign_in("demo@example.com", "demo-password-123")
+    person.connect_sandbox("sandbox_github", "repo", account="583231")
+    count = (
+        "from connections.sandbox.models import SandboxTokenRequest as R; "
+        "print(R.objects.filter(grant_type='refresh_token').count())"
+    )
+    for _ in range(4):
+        before, pk = layout.shell(EXPIRE_AND_COUNT).split()
+        start = time.time() + 2.5
+        other = subprocess.Popen(
+            [sys.executable, "-c", FORCE, pk, str(start)],
+            cwd=ROOT,
+            env=layout.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        screen = {}
+
+        def look(screen=screen, start=start):
+            while time.time() < start:
+                time.sleep(0.001)
+            screen["elapsed"] = _consent_screen_lists_repositories(layout, person)
+
+        looker = threading.Thread(target=look)
+        looker.start()
+        out, err = other.communicate(timeout=60)
+        looker.join(60)
+        assert other.returncode == 0 and "TOKEN" in out, err[-3000:]
+        assert screen["elapsed"] < 10, screen  # listed, well within the call's deadline
+        # Both needed a fresh token at the same instant: the provider saw one refresh.
+        after = int(layout.shell(count))
+        assert after == int(before) + 1, (before, after)
+    assert layout.tracebacks() == {}
