@@ -128,9 +128,16 @@ def mcp_endpoint(request):
         return HttpResponse(status=405, headers={"Allow": "POST"})
     try:
         token = services.token_authenticate(request=request, audience=audience.MCP)
-    except exceptions.InvalidToken as problem:
+        grant = services.grant_for_token(token=token, request=request)
+    except (exceptions.InvalidToken, exceptions.GrantRevoked) as problem:
+        # A token of a revoked grant is no longer valid: 401, so the client asks the person
+        # again (MCP: invalid tokens MUST receive 401).
         return _unauthorized(request, problem.message)
-    grant = services.grant_for_token(token=token, request=request)
+    except exceptions.BrokerError as problem:
+        return JsonResponse(
+            {"error": problem.code, "error_description": problem.message},
+            status=problem.status_code,
+        )
     if grant is None or not grant.is_live():
         return _unauthorized(request, "The person's approval for this app has ended.")
     if len(request.body) > MAX_BODY:

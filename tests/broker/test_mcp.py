@@ -249,3 +249,16 @@ def test_a_registration_access_token_calls_nothing(client):
         response = client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")
         assert response.status_code == 401, path
     assert rpc(client, token, "tools/list").status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_suspended_app_is_refused_in_the_one_error_shape(fake, client):
+    world = make_world(fake, client)
+    token = world.token()
+    bind(token, "http://testserver/mcp")
+    from apps_registry.services import app_suspend
+
+    app_suspend(app=world.app, actor=None, reason="test")
+    response = rpc(client, token, "tools/list")
+    assert response.status_code in (401, 403)
+    assert response.json()["error"] in ("invalid_token", "app_suspended")
