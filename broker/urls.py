@@ -9,9 +9,9 @@ from broker.adapters import ADAPTERS
 app_name = "broker"
 
 
-def _operation_urls():
+def _operation_urls(adapters=ADAPTERS):
     by_route = defaultdict(list)
-    for adapter in ADAPTERS:
+    for adapter in adapters:
         for operation in adapter.operations:
             by_route[operation.route].append(operation)
     return [

@@ -45,6 +45,8 @@ class Env:
     https: bool
     provider_urls: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     provider_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # connections: generic OAuth 2.0 / OIDC providers declared as data (PROVIDERS_FILE).
+    generic_providers: tuple = ()
     sandbox_enabled: bool = False
     # connections: where the platform reaches its own sandbox provider (over real HTTP).
     sandbox_base_url: str = "http://127.0.0.1:8000"
@@ -205,10 +207,47 @@ PROVIDER_URL_KEYS = ("AUTHORIZE", "TOKEN", "REVOKE", "API")
 PROVIDERS = ("GITHUB", "SLACK", "GOOGLE")
 
 
+def parse_providers_file(raw: str | None) -> tuple:
+    """connections: PROVIDERS_FILE, a JSON file with a list of generic provider declarations
+    (docs/guide-operators.md, "Adding a provider"). Each entry's fields are checked again by
+    connections.providers.generic and the start-up checks."""
+    if not raw:
+        return ()
+    import json
+    from pathlib import Path
+
+    path = Path(raw)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"PROVIDERS_FILE {raw!r} cannot be read ({exc.strerror}).") from None
+    except ValueError as exc:
+        raise ConfigError(f"PROVIDERS_FILE {raw!r} is not valid JSON ({exc}).") from None
+    entries = data.get("providers") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries
+    ):
+        raise ConfigError(
+            f'PROVIDERS_FILE {raw!r} must be {{"providers": [{{"id": ..., ...}}, ...]}}.'
+        )
+    return tuple(entries)
+
+
+def _generic_names(environ: Mapping[str, str]) -> tuple[str, ...]:
+    generic = parse_providers_file(environ.get("PROVIDERS_FILE"))
+    return tuple(str(e["id"]).upper() for e in generic)
+
+
+def _provider_names(environ: Mapping[str, str]) -> tuple[str, ...]:
+    return PROVIDERS + _generic_names(environ)
+
+
 def parse_provider_urls(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for provider in PROVIDERS:
-        for key in PROVIDER_URL_KEYS:
+    generic = _generic_names(environ)
+    for provider in _provider_names(environ):
+        # A data-declared provider may also move its discovery issuer (X_ISSUER_URL).
+        for key in PROVIDER_URL_KEYS + (("ISSUER",) if provider in generic else ()):
             name = f"{provider}_{key}_URL"
             raw = environ.get(name)
             if not raw:
@@ -222,7 +261,7 @@ def parse_provider_urls(environ: Mapping[str, str]) -> dict[str, dict[str, str]]
 
 def parse_provider_credentials(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    for provider in PROVIDERS:
+    for provider in _provider_names(environ):
         client_id = environ.get(f"{provider}_CLIENT_ID", "").strip()
         secret = environ.get(f"{provider}_CLIENT_SECRET", "").strip()
         if bool(client_id) != bool(secret):
@@ -390,6 +429,7 @@ def load(environ: Mapping[str, str]) -> Env:
         https=parse_bool("HTTPS", environ.get("HTTPS"), default=not debug),
         provider_urls=parse_provider_urls(environ),
         provider_credentials=parse_provider_credentials(environ),
+        generic_providers=parse_providers_file(environ.get("PROVIDERS_FILE")),
         # Off in production unless asked for: the sandbox's demo accounts are public.
         sandbox_enabled=parse_bool(
             "SANDBOX_ENABLED", environ.get("SANDBOX_ENABLED"), default=debug

@@ -304,6 +304,8 @@ SPECTACULAR_SETTINGS = {
 # --- Providers (connections) ------------------------------------------------------------------
 PROVIDER_URLS = ENV.provider_urls
 PROVIDER_CREDENTIALS = ENV.provider_credentials
+# Generic OAuth 2.0 / OIDC providers added as data (PROVIDERS_FILE), after CONNECTION_PROVIDERS.
+GENERIC_PROVIDERS = ENV.generic_providers
 SANDBOX_ENABLED = ENV.sandbox_enabled
 
 # --- connections ------------------------------------------------------------------------------

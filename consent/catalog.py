@@ -177,6 +177,28 @@ def _with_provider_scopes(catalog: dict[str, Scope]) -> dict[str, Scope]:
     }
 
 
+def _generic_scopes() -> list[Scope]:
+    """The platform scopes data-declared providers back (PROVIDERS_FILE ``platform_scopes``)."""
+    return [
+        Scope(
+            str(entry["name"]),
+            str(entry["sentence"]),
+            Access(entry.get("access", "read")),
+            service=spec.service,
+            resource_kind=entry.get("resource_kind"),
+        )
+        for spec in declared()
+        for entry in spec.platform_scopes
+    ]
+
+
+for _spec in declared():
+    if _spec.generic:
+        SERVICES.setdefault(
+            _spec.service, Service(_spec.service, _spec.name, _spec.service_sentence)
+        )
+for _scope in _generic_scopes():
+    CATALOG.setdefault(_scope.name, _scope)
 CATALOG = _with_provider_scopes(CATALOG)
 
 # Which service each provider serves, from the registry.

@@ -13,3 +13,8 @@ os.environ.setdefault("HTTPS", "0")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Two generic OAuth 2.0 / OIDC providers added only as data (tests/providers_e2e/ run them
+# against panva's oidc-provider over real HTTP).
+os.environ.setdefault(
+    "PROVIDERS_FILE", os.path.join(os.path.dirname(__file__), "data", "generic_providers.json")
+)

@@ -1,12 +1,18 @@
 """The provider adapters, registered explicitly (no discovery by import)."""
 
 from broker.adapters.base import Adapter, Operation
+from broker.adapters.generic import GenericAdapter
 from broker.adapters.github import GitHubAdapter
 from broker.adapters.google import GoogleDriveAdapter
 from broker.adapters.slack import SlackAdapter
 from consent.catalog import CATALOG
+from connections.providers import declared
 
-ADAPTERS: tuple[Adapter, ...] = (GitHubAdapter(), SlackAdapter(), GoogleDriveAdapter())
+BUILTIN: tuple[Adapter, ...] = (GitHubAdapter(), SlackAdapter(), GoogleDriveAdapter())
+# Data-declared providers (PROVIDERS_FILE) bring their operations as data.
+ADAPTERS: tuple[Adapter, ...] = BUILTIN + tuple(
+    GenericAdapter(spec) for spec in declared() if spec.generic and spec.operations
+)
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op for adapter in ADAPTERS for op in adapter.operations

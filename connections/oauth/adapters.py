@@ -29,7 +29,8 @@ def fetch_profile(provider_id: str, access_token: str) -> dict:
     provider's declaration (:class:`connections.providers.base.Profile`) says."""
     spec = get_provider(provider_id)
     profile = spec.profile
-    url = profile.path if "://" in profile.path else f"{spec.api_base_url}{profile.path}"
+    path = profile.path.replace("{issuer}", spec.issuer)
+    url = path if "://" in path else f"{spec.api_base_url}{path}"
     try:
         response = outbound.request(
             "GET",
@@ -44,7 +45,7 @@ def fetch_profile(provider_id: str, access_token: str) -> dict:
     if (
         not isinstance(data, dict)
         or answers.ok_false_error(spec.dialect, data)
-        or not all(data.get(f) not in (None, "") for f in profile.required)
+        or not all(data.get(f) not in (None, "") for f in profile.required or (profile.id_field,))
     ):
         raise ProviderException(f"{spec.name} did not return the account (HTTP {response.status}).")
 

@@ -59,6 +59,7 @@ URL_SETTING_KEYS = {
     "token": "token_url",
     "revoke": "revoke_url",
     "api": "api_base_url",
+    "issuer": "issuer",
 }
 
 

@@ -60,7 +60,7 @@ class Profile:
     login_fields: tuple[str, ...] = ("login",)
     name_fields: tuple[str, ...] = ("name",)
     email_field: str = "email"
-    required: tuple[str, ...] = ("id",)
+    required: tuple[str, ...] = ()  # () = the id field
     extra_fields: tuple[str, ...] = ()
 
 
@@ -96,6 +96,12 @@ class ProviderSpec:
     issuer: str = ""
     # Declared in a data file (connections.providers.generic), not in a module.
     generic: bool = False
+    # A data-declared provider also declares, as plain data, the platform scopes it backs
+    # (read by consent.catalog), its broker operations (read by broker.adapters) and the sentence
+    # people read about its service.
+    platform_scopes: tuple[Mapping, ...] = ()
+    operations: tuple[Mapping, ...] = ()
+    service_sentence: str = ""
 
     @property
     def url_key(self) -> str:

@@ -73,8 +73,11 @@ def from_data(entry: Mapping) -> ProviderSpec:
         scopes=scopes,
         listings=tuple(listings),
         profile=profile,
-        issuer=str(entry.get("issuer", "")),
+        issuer=str(entry.get("issuer", "")).rstrip("/"),
         generic=True,
+        platform_scopes=tuple(dict(s) for s in entry.get("platform_scopes", ())),
+        operations=tuple(dict(o) for o in entry.get("operations", ())),
+        service_sentence=str(entry.get("on_your_behalf", f"act in {entry['name']} as you")),
     )
 
 

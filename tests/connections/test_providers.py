@@ -11,7 +11,12 @@ from connections.providers import (
 
 def test_registry_declarations():
     ids = [p.id for p in all_providers()]
-    assert ids == ["github", "slack", "google", "sandbox_github", "sandbox_slack", "sandbox_google"]
+    # The modules' declarations in CONNECTION_PROVIDERS order, then the data-file ones (the test
+    # suite's PROVIDERS_FILE adds two).
+    assert ids == [
+        "github", "slack", "google", "sandbox_github", "sandbox_slack", "sandbox_google",
+        "acme", "globex",
+    ]  # fmt: skip
     github = get_provider("github")
     assert github.service == "github" and not github.is_sandbox
     assert github.api_base_url == "https://api.github.com"
