@@ -5,8 +5,8 @@ from broker.adapters.generic import GenericAdapter
 from broker.adapters.github import GitHubAdapter
 from broker.adapters.google import GoogleDriveAdapter
 from broker.adapters.slack import SlackAdapter
-from consent.catalog import CATALOG
 from connections.providers import declared
+from consent.catalog import CATALOG
 
 BUILTIN: tuple[Adapter, ...] = (GitHubAdapter(), SlackAdapter(), GoogleDriveAdapter())
 # Data-declared providers (PROVIDERS_FILE) bring their operations as data.

@@ -78,6 +78,7 @@ def _broker(kind: str, raw: str, selected: list[str]):
         revoked_at=None,
         expires_at=None,
         app=SimpleNamespace(suspended_at=None),
+        user=SimpleNamespace(is_active=True),
     )
     service = CASES[kind][1].service
     return decide(
