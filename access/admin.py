@@ -83,6 +83,20 @@ def _csv_cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nothing is added, changed or deleted here: the log is append-only and grants change only
+    through consent's services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -96,7 +110,7 @@ CSV_FIELDS = (
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     change_list_template = "admin/audit/auditevent/change_list.html"
     list_display = (
         "occurred_at", "action", "outcome", "actor_type", "actor_label", "subject_label",
@@ -115,15 +129,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     actions = None
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -238,7 +243,7 @@ class BulkRevokeForm(forms.Form):
 
 
 @admin.register(Grant)
-class GrantAdmin(admin.ModelAdmin):
+class GrantAdmin(ReadOnlyAdmin):
     change_list_template = "admin/consent/grant/change_list.html"
     list_display = (
         "user_email", "app_name", "scope_list", "resource_count", "background_flag",
@@ -258,16 +263,8 @@ class GrantAdmin(admin.ModelAdmin):
         "created_at", "updated_at", "last_used_at", "revoked_at", "revoke_reason",
     )  # fmt: skip
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Grants change only through consent's services (the consent screen, the dashboard,
-        # the bulk revoke below); the form would bypass the audit trail.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # Read-only (ReadOnlyAdmin): grants change only through consent's services (the consent
+    # screen, the dashboard, the bulk revoke below); the form would bypass the audit trail.
 
     def has_revoke_permission(self, request):
         return request.user.has_perm("consent.change_grant")
@@ -348,19 +345,10 @@ class GrantAdmin(admin.ModelAdmin):
 
 
 @admin.register(GrantChange)
-class GrantChangeAdmin(admin.ModelAdmin):
+class GrantChangeAdmin(ReadOnlyAdmin):
     list_display = ("grant", "changed_at", "actor", "reason")
     list_select_related = ("grant__user", "grant__app", "actor")
     search_fields = ("grant__user__email", "grant__app__name", "reason")
     date_hierarchy = "changed_at"
     show_full_result_count = False
     readonly_fields = ("grant", "changed_at", "actor", "reason", "before", "after")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
