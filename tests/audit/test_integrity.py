@@ -13,6 +13,7 @@ from audit.actions import Action
 from audit.chain import archive_before, make_checkpoint
 from audit.models import ALG_SHA256, AuditEvent, chain_hash
 from audit.services import record_event
+from tests.audit.test_commands import _raw  # tampering with the trigger switched off
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,16 +30,6 @@ def _checkpoint():
     out = StringIO()
     call_command("audit_checkpoint", stdout=out)
     return out.getvalue().strip()
-
-
-def _raw(sql, params=()):
-    """An attacker with the table owner's rights: switches the trigger off first."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER audit_append_only")
-        cursor.execute(sql.format(table=TABLE), params)
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER audit_append_only")
 
 
 # ---- request ids ---------------------------------------------------------------------------------
@@ -146,3 +137,42 @@ def test_postgresql_refuses_update_and_delete_of_audit_rows(sql):
         cursor.execute(sql.format(table=TABLE), [event.pk])
     stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.outcome == event.outcome and stored.hash == event.hash
+
+
+# ---- the re-keying migration -------------------------------------------------------------------
+def _legacy_chain():
+    """Rewrite the stored events as the pre-issue-12 chain (plain SHA-256, no client_request_id)."""
+    prev = AuditEvent.objects.order_by("id").first().prev_hash
+    for event in AuditEvent.objects.order_by("id"):
+        legacy = {k: v for k, v in event.canonical().items() if k != "client_request_id"}
+        new = chain_hash(prev, legacy, alg=ALG_SHA256)
+        _raw(
+            "UPDATE {table} SET prev_hash = %s, hash = %s WHERE id = %s",
+            [f"p{event.pk}", f"h{event.pk}", event.pk],
+        )
+        _raw("UPDATE {table} SET prev_hash = %s, hash = %s WHERE id = %s", [prev, new, event.pk])
+        prev = new
+
+
+def _rekey():
+    from importlib import import_module
+
+    from django.db.migrations.loader import MigrationLoader
+
+    # The models as the migration sees them (plain managers, as in a real migrate run).
+    state = MigrationLoader(connection).project_state(("audit", "0005_client_request_id"))
+    migration = import_module("audit.migrations.0006_rekey_chain_with_hmac")
+    migration.rekey(state.apps, None)
+
+
+def test_the_migration_rekeys_a_legacy_chain_and_refuses_a_broken_one():
+    events = [record_event(Action.API_CALL, resource=f"octo/r{i}") for i in range(3)]
+    _legacy_chain()
+    with pytest.raises(CommandError):
+        _verify()  # the legacy hashes do not verify under the key
+    _rekey()
+    assert "Audit chain OK: 3 events" in _verify()
+    _legacy_chain()
+    _raw("UPDATE {table} SET resource = 'forged' WHERE id = %s", [events[1].pk])
+    with pytest.raises(RuntimeError, match=f"#{events[1].pk}"):
+        _rekey()
