@@ -104,9 +104,44 @@ def _resolve(spec: ProviderSpec) -> ProviderSpec:
         base = settings.SANDBOX_BASE_URL.rstrip("/")
         return spec.with_urls(**{f: base + getattr(spec, f) for f in URL_FIELDS})
     overrides = settings.PROVIDER_URLS.get(spec.id, {})
-    return spec.with_urls(
+    spec = spec.with_urls(
         **{URL_SETTING_KEYS[k]: v for k, v in overrides.items() if k in URL_SETTING_KEYS}
     )
+    if spec.generic and spec.issuer and not (spec.authorize_url and spec.token_url):
+        spec = _discovered(spec)
+    return spec
+
+
+_DISCOVERY: dict[str, dict[str, str]] = {}
+
+
+def _discovered(spec: ProviderSpec) -> ProviderSpec:
+    """A data-declared provider that names only its issuer: the endpoints from its OpenID
+    Connect discovery document (RFC 8414 metadata), read once per process through the outbound
+    client. The document's ``issuer`` must be the configured one (RFC 8414 section 3.3)."""
+    from connections import outbound
+
+    found = _DISCOVERY.get(spec.issuer)
+    if found is None:
+        try:
+            response = outbound.request(
+                "GET",
+                f"{spec.issuer}/.well-known/openid-configuration",
+                origins=(spec.issuer,),
+                timeout=settings.CONNECTION_REFRESH_TIMEOUT_SECONDS,
+            )
+        except outbound.OutboundError:
+            return spec  # not cached: the next use tries again
+        data = response.json_or_none() if response.status == 200 else None
+        if not isinstance(data, dict) or data.get("issuer") != spec.issuer:
+            return spec
+        found = {
+            "authorize_url": str(data.get("authorization_endpoint") or ""),
+            "token_url": str(data.get("token_endpoint") or ""),
+            "revoke_url": str(data.get("revocation_endpoint") or ""),
+        }
+        _DISCOVERY[spec.issuer] = found
+    return spec.with_urls(**{k: v for k, v in found.items() if not getattr(spec, k)})
 
 
 def get_provider(provider_id: str) -> ProviderSpec:

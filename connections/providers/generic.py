@@ -4,6 +4,7 @@
 One entry per provider::
 
     {"id": "acme", "name": "Acme", "service": "acme",
+     "issuer": "https://id.acme.example",  # endpoints discovered from it, unless given:
      "authorize_url": "...", "token_url": "...", "revoke_url": "...", "api_base_url": "...",
      "scope_delimiter": " ", "default_scopes": ["openid"],
      "scopes": {"services.acme.projects.read": ["projects:read"]},
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 
 from connections.providers.base import Listing, Paging, Profile, ProviderSpec
 
-_REQUIRED = ("id", "name", "service", "authorize_url", "token_url", "api_base_url")
+_REQUIRED = ("id", "name", "service", "api_base_url")
 
 
 def _strings(entry: Mapping, key: str) -> tuple[str, ...]:
@@ -38,6 +39,9 @@ def from_data(entry: Mapping) -> ProviderSpec:
     if not isinstance(entry, Mapping):
         raise ValueError("A generic provider entry must be an object.")
     missing = [k for k in _REQUIRED if not entry.get(k)]
+    if not entry.get("issuer"):
+        # Without an issuer to discover them from, the endpoints are given.
+        missing += [k for k in ("authorize_url", "token_url") if not entry.get(k)]
     if missing:
         raise ValueError(f"Generic provider {entry.get('id', '?')!r} lacks {', '.join(missing)}.")
     listings = []
@@ -63,8 +67,8 @@ def from_data(entry: Mapping) -> ProviderSpec:
         service=str(entry["service"]),
         is_sandbox=False,
         default_scopes=_strings(entry, "default_scopes"),
-        authorize_url=str(entry["authorize_url"]).rstrip("/"),
-        token_url=str(entry["token_url"]),
+        authorize_url=str(entry.get("authorize_url", "")),
+        token_url=str(entry.get("token_url", "")),
         revoke_url=str(entry.get("revoke_url", "")),
         api_base_url=str(entry["api_base_url"]).rstrip("/"),
         scope_delimiter=str(entry.get("scope_delimiter", " ")),

@@ -3,7 +3,8 @@ panva's oidc-provider (a standards-compliant OAuth 2.0 / OIDC server, from the p
 package.json) over real HTTP: connect (authorization code + PKCE S256, client_secret_post),
 refresh (rotation: the old refresh token is spent), consent (the real listing from a resource API
 that validates the token by RFC 7662 introspection), a brokered call narrowed to the selection,
-and disconnect (RFC 7009 revocation at the server, confirmed by introspection).
+and disconnect (RFC 7009 revocation at the server, confirmed by introspection). One names its
+endpoints, the other only its issuer (OpenID Connect discovery).
 """
 
 from __future__ import annotations
@@ -139,15 +140,15 @@ def idp(request, node, live_server, settings):
     )
     assert process.stdout.readline().startswith("ready"), "oidc-provider did not start"
     api = ResourceAPI(issuer, provider_scope, base, list_path)
-    settings.PROVIDER_URLS = {
-        provider_id: {
-            "issuer": issuer,
+    # acme gives its endpoints; globex names only its issuer (endpoints by OIDC discovery).
+    urls = {"issuer": issuer, "api": api.url}
+    if provider_id == "acme":
+        urls |= {
             "authorize": f"{issuer}/auth",
             "token": f"{issuer}/token",
             "revoke": f"{issuer}/token/revocation",
-            "api": api.url,
         }
-    }
+    settings.PROVIDER_URLS = {provider_id: urls}
     settings.PROVIDER_CREDENTIALS = {
         provider_id: {"client_id": f"platform-{provider_id}", "secret": "platform-secret"}
     }
