@@ -52,7 +52,9 @@ def broker_call(
     """Run one brokered call end to end. ``operation`` is a provider operation, or None with a
     ``handler(token, grant, decision)`` for the platform's own endpoints (/me). ``audience``
     names the protected resource the call came through (the REST API, or /mcp)."""
-    token = token_authenticate(request=request, audience=audience)
+    token = token_authenticate(
+        request=request, audience=audience, service=operation.service if operation else None
+    )
     name = operation.name if operation else name
     record = CallRecord(
         operation=name, scope=scope or "", service=operation.service if operation else ""
@@ -72,7 +74,9 @@ def broker_call(
             rl.hit("grant", grant.pk)
         provider = None
         if operation is not None and grant is not None:
-            connection, provider = connection_for(grant=grant, service=operation.service)
+            connection, provider = connection_for(
+                grant=grant, service=operation.service, preloaded=token.preloaded_connection
+            )
         call = CallFacts(
             scope=scope,
             service=operation.service if operation else None,

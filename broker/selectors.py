@@ -24,6 +24,8 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 from apps_registry.models import App
 from broker import exceptions, gateway
 from broker.policy import ConnectionFacts, GrantFacts, TokenFacts, canonical_resource
+from connections.models import Connection
+from connections.refresh import TOKEN_READ_FIELDS
 from consent.catalog import get_scope
 from consent.models import Grant
 
@@ -122,11 +124,80 @@ def token_row(checksum: str) -> TokenRow | None:
 def token_raw(checksum: str) -> tuple | None:
     """The statement's row as the driver returns it: immutable values (JSON still as text), so
     that a cache can keep it and every call still gets objects of its own (broker.factcache)."""
+    return token_raw_with_connection(checksum, service=None)[0]
+
+
+@cache
+def _with_connection(db: str) -> str:
+    # The same statement, plus the connection the grant names for one service (the grant's
+    # ``connections`` JSON maps service -> connection id), with the columns the vault reads: a
+    # brokered call's token, grant and connection in one round trip. The service is a parameter.
+    q = connections[db].ops.quote_name
+    vendor = connections[db].vendor
+    sql, _groups = _statement(db)
+    table = Connection._meta.db_table
+    g_conns = f"g.{q(Grant._meta.get_field('connections').column)}"
+    if vendor == "postgresql":
+        named = (
+            f"CASE WHEN ({g_conns} ->> %s) ~ '^[0-9]{{1,18}}$' THEN ({g_conns} ->> %s)::bigint END"
+        )
+    else:
+        named = f"json_extract({g_conns}, '$.' || %s)"
+    columns = ", ".join(f"k.{q(f.column)}" for f in _connection_fields())
+    select, rest = sql.split(" FROM ", 1)
+    body, where = rest.rsplit(" WHERE ", 1)
+    return (
+        f"{select}, {columns} FROM {body} "
+        f"LEFT JOIN {q(table)} k ON k.{q(Connection._meta.pk.column)} = {named} WHERE {where}"
+    )
+
+
+def token_raw_with_connection(checksum: str, *, service: str | None):
+    """``(token raw row, connection or None)``: with ``service``, the grant's connection for it
+    comes from the same statement (as :func:`connection_load_for_use` would read it)."""
     db = router.db_for_read(get_access_token_model())
-    sql, _ = _layout(db)
-    with connections[db].cursor() as cursor:
-        cursor.execute(sql, [checksum])
-        return cursor.fetchone()
+    connection = connections[db]
+    sql, groups = _statement(db)
+    params = [checksum]
+    if service is not None and service.isidentifier():
+        sql = _with_connection(db)
+        params = (
+            [service, service, checksum]
+            if connection.vendor == "postgresql"
+            else [
+                service,
+                checksum,
+            ]
+        )
+    else:
+        service = None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None or service is None:
+        return row, None
+    width = sum(len(fields) for _alias, fields in groups)
+    return row[:width], _connection_from(row[width:], db)
+
+
+@cache
+def _connection_fields() -> list:
+    # In the model's own field order: Model.from_db() expects its values in that order.
+    wanted = {Connection._meta.get_field(name) for name in TOKEN_READ_FIELDS}
+    return [f for f in Connection._meta.concrete_fields if f in wanted]
+
+
+def _connection_from(values, db: str):
+    if values[0] is None:
+        return None
+    fields = _connection_fields()
+    decoded = []
+    for field, value in zip(fields, values, strict=True):
+        if hasattr(field, "from_db_value") and value is not None:
+            value = field.from_db_value(value, None, connections[db])
+        convert = _CONVERTERS.get(field.get_internal_type())
+        decoded.append(convert(value) if convert and value is not None else value)
+    return Connection.from_db(db, [f.attname for f in fields], decoded)
 
 
 def token_row_from(row: tuple) -> TokenRow:
@@ -204,14 +275,19 @@ def grant_facts(grant, *, only_scope: str | None = None) -> GrantFacts:
     )
 
 
-def connection_for(*, grant, service: str):
+def connection_for(*, grant, service: str, preloaded=None):
+    """The grant's connection for ``service`` and its provider. ``preloaded``: the connection
+    read with the token (:func:`token_raw_with_connection`), used when it is that one."""
     connection_id = (grant.connections or {}).get(service)
     if connection_id is None:
         return None, None
     try:
         # One read for the checks here and the vault's token (the broker never reads the
         # token fields itself; the vault does, from this same row).
-        connection = gateway.load_connection(int(connection_id))
+        if preloaded is not None and preloaded.pk == int(connection_id):
+            connection = preloaded
+        else:
+            connection = gateway.load_connection(int(connection_id))
     except (TypeError, ValueError):
         return None, None
     if connection is None:

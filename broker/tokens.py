@@ -22,7 +22,7 @@ from apps_registry.audience import API as API_AUDIENCE
 from apps_registry.audience import audience_allows, resource_uri
 from apps_registry.models import App
 from broker import exceptions, factcache
-from broker.selectors import grant_for_client, token_raw, token_row_from
+from broker.selectors import grant_for_client, token_raw_with_connection, token_row_from
 from consent.models import Grant
 from consent.selectors import token_ended_with_grant
 
@@ -47,6 +47,9 @@ class PlatformToken:
     app: App
     user: Any
     grant: Grant | None
+    # The grant's connection for the call's service, when it was read with the token (a cache
+    # miss: one statement for both); None otherwise (broker.selectors.connection_for reads it).
+    preloaded_connection: Any = None
 
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires
@@ -67,7 +70,9 @@ def _token(row) -> PlatformToken:
     return PlatformToken(**row.token, app=app, user=user, grant=grant)
 
 
-def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToken:
+def token_authenticate(
+    *, request, audience: str = API_AUDIENCE, service: str | None = None
+) -> PlatformToken:
     """The token named by ``Authorization: Bearer``, looked up by checksum, if its RFC 8707
     audience includes ``audience`` (``apps_registry.audience``: the REST API, or the MCP
     endpoint)."""
@@ -78,8 +83,11 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToke
         raise exceptions.InvalidToken()
     checksum = hashlib.sha256(raw.encode()).hexdigest()
 
+    preloaded = []
+
     def load():
-        found = token_raw(checksum)
+        found, connection = token_raw_with_connection(checksum, service=service)
+        preloaded.append(connection)
         if found is None:
             return None, None
         parsed = token_row_from(found)
@@ -102,6 +110,7 @@ def token_authenticate(*, request, audience: str = API_AUDIENCE) -> PlatformToke
     if row.app is None:
         raise exceptions.InvalidToken("This token belongs to no registered app.")
     token = _token(row)
+    token.preloaded_connection = preloaded[0] if preloaded else None
     if cached and token.grant is not None:
         token.grant._broker_cached = True  # its last_used_at may be older than the database's
     if token.is_expired():

@@ -127,7 +127,7 @@ def _valid_for(row: Connection, margin: timedelta) -> bool:
     return row.token_expires_at is None or row.token_expires_at > timezone.now() + margin
 
 
-_TOKEN_READ_FIELDS = (
+TOKEN_READ_FIELDS = _TOKEN_READ_FIELDS = (
     "id", "user_id", "provider", "status", "access_token", "token_expires_at", "last_used_at",
     "token_rejected_at", "call_failures",
 )  # fmt: skip
