@@ -1,7 +1,7 @@
 """A per-process cache of the token query's row, invalidated by version keys in the shared cache.
 
 Every brokered call starts with the token, its client, app, person and grant (one query,
-``broker.services._TOKEN_QUERY``). Those facts change rarely; calls are many. This keeps the row
+``broker.selectors.token_raw``). Those facts change rarely; calls are many. This keeps the row
 in the process (keyed by the token's checksum) together with the *versions* of what it depends
 on: the token, its grant, its app and its person, each a key in the shared cache (Redis). Any
 change to one of them sets that key to a new random value (:func:`bump`, called by the receivers
