@@ -36,7 +36,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 DEFAULT_SCOPES = "services.github.repositories.read services.github.repositories.write"
-TERMINAL = {"succeeded", "failed", "rejected", "expired"}
+TERMINAL = {"succeeded", "failed", "rejected", "expired", "outcome_unknown"}
 
 # One exit status per outcome, so scripts (and the platform's own journey test) can tell them apart.
 EXIT_CODES = {
@@ -59,6 +59,7 @@ EXIT_CODES = {
     "failed": 24,
     "expired": 25,
     "timed_out": 26,
+    "outcome_unknown": 27,
 }
 
 # What the app does, or tells its user, for each broker error code.
