@@ -69,6 +69,10 @@ def _keep_renewing(lock: BeatLock, stop: threading.Event) -> None:
             return
 
 
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -87,6 +91,9 @@ def main(argv: list[str]) -> int:
             "only one beat runs); without Redis the worker runs beat itself (`celery worker --beat`).\n"
         )
         return 2
+    # Until Celery installs its own handlers, a SIGTERM (a deploy, a test stopping us) would kill
+    # the process outright and leave the lock held for its whole life: exit cleanly instead.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     lock = BeatLock(redis.Redis.from_url(redis_url))
     if not lock.acquire():
         sys.stderr.write(
