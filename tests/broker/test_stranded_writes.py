@@ -57,3 +57,26 @@ def test_beat_runs_the_sweep():
     schedule = settings.CELERY_BEAT_SCHEDULE["consent-strand-stuck-actions"]
     assert schedule["task"] == strand_stuck_actions.name
     assert schedule["schedule"] <= 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approved_write_is_performed_out_of_any_transaction(world, monkeypatch):
+    from django.db import connection as db
+
+    from broker.services import pending_action_perform
+    from connections import outbound
+
+    seen = []
+    real = outbound._request
+
+    def checked(method, url, budget, **kw):
+        seen.append(db.in_atomic_block)
+        return real(method, url, budget, **kw)
+
+    monkeypatch.setattr(outbound, "_request", checked)
+    r = world.post("github/repos/octo/hello/issues", {"title": "Performed"})
+    PendingAction.objects.filter(pk=r.json()["pending_action"]["id"]).update(
+        status=PendingAction.Status.APPROVED, decided_at=timezone.now()
+    )
+    assert pending_action_perform(action_id=r.json()["pending_action"]["id"]) == "succeeded"
+    assert seen == [False] and len(world.fake.issues) == 1
