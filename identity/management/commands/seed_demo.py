@@ -30,4 +30,5 @@ class Command(BaseCommand):
             # Each layer seeds its own part, in the order settings.DEMO_SEEDERS lists them.
             for path in settings.DEMO_SEEDERS:
                 context.update(import_string(path)(stdout=self.stdout, context=context) or {})
-        self.stdout.write(self.style.SUCCESS("Demo ready: open http://127.0.0.1:8000/"))
+        # make run points SANDBOX_BASE_URL at the address it serves (it follows PORT).
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: open {settings.SANDBOX_BASE_URL}/"))
