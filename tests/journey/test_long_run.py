@@ -26,7 +26,7 @@ import pytest
 from tests.devlayout import DevLayout, Person
 from tests.journey.layout import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 LIFETIME = 45  # seconds a sandbox access token lives (default 600)
 RUN_FOR = 150  # seconds: Slack's token expires and is renewed by the sweep about three times
