@@ -475,21 +475,28 @@ def bench_consent(ctx, args) -> None:
             "code_challenge_method": "S256",
         }
     )
+    import sweep
+
+    sweep.fake_reset(ctx["fake_url"])
     client = Client(ctx["platform"])
     headers = {"Cookie": f"sessionid={session.session_key}"}
     times = []
     for i in range(args.consent_calls + 3):
         t0 = time.perf_counter()
-        status, body = client.request("GET", f"/authorize/?{query}", headers)
+        status, body = client.request("GET", f"/oauth/authorize/?{query}", headers)
         elapsed = (time.perf_counter() - t0) * 1000
         if status != 200:
             raise SystemExit(f"consent screen answered {status}: {body[:300]!r}")
         if i >= 3:
             times.append(elapsed)
+    # The screen shows a page of the picker (with search and counts); that the whole listing was
+    # read is the fake's count of /user/repos pages (10 of 100 per screen for 1,000).
+    pages = sweep.fake_stats(ctx["fake_url"]).get("list_pages", 0) / (args.consent_calls + 3)
     shown = body.count(b"repo-0")
-    print(f"  consent screen: {len(body)} bytes, {shown} repositories named in the page")
+    print(f"  consent screen: {len(body)} bytes, {shown} repositories in the page, "
+          f"{pages:.1f} provider pages read per screen")  # fmt: skip
     report("consent screen, 1,000 repositories, p50", statistics.median(times), "ms", "-", None,
-           "< 300 ms", statistics.median(times) < 300 and shown >= 1000)  # fmt: skip
+           "< 300 ms", statistics.median(times) < 300 and pages >= 10)  # fmt: skip
 
 
 def bench_sweep(ctx, args) -> None:
