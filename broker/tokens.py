@@ -102,8 +102,9 @@ def token_authenticate(
     # From this process's cache while nothing the row depends on changed (broker.factcache).
     found, cached = factcache.lookup(checksum, load)
     row = None if found is None else token_row_from(found)
-    if row is None and token_ended_with_grant(checksum):
-        # Its grant was revoked (or expired): say so, as the developer guide promises.
+    if row is None and audience == API_AUDIENCE and token_ended_with_grant(checksum):
+        # Its grant was revoked (or expired): say so, as the developer guide promises. MCP keeps
+        # a plain 401 invalid_token: that is what makes an MCP client authorize again.
         raise exceptions.GrantRevoked()
     if row is None or row.token["application_id"] is None:
         raise exceptions.InvalidToken()
