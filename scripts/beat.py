@@ -15,11 +15,13 @@ disk. The schedule is intervals, so a restart only means "count from now".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -27,6 +29,7 @@ LOCK_KEY = "platform:celery-beat:lock"
 LOCK_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
 EXIT_LOCK_HELD = 3
+STOP_DEADLINE_SECONDS = 20
 
 # Compare-and-set scripts: only the holder may renew or release.
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end"
@@ -69,8 +72,52 @@ def _keep_renewing(lock: BeatLock, stop: threading.Event) -> None:
             return
 
 
-def _exit_cleanly(signum, frame) -> None:
-    raise SystemExit(0)
+class _Shutdown:
+    """SIGTERM and SIGINT, from before Celery starts until the process ends.
+
+    The request is *remembered*, not only raised: a ``SystemExit`` raised by a handler lands
+    between two bytecodes of whatever runs, and inside a C callback Python prints
+    "Exception ignored in ..." and carries on (seen during Celery's start-up), so beat would run
+    on, lock held, until someone kills it. ``beat_init`` therefore checks the request before the
+    first tick. Celery's own handler is replaced too: it closes the broker connection *inside* the
+    handler, which can deadlock on a lock the interrupted publish holds; ours does no I/O.
+    If beat has still not ended ``STOP_DEADLINE_SECONDS`` after the signal, a watchdog gives the
+    lock back and exits with status 1, so a deploy never waits for the lock to expire.
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.lock: BeatLock | None = None
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handle)
+        signal.signal(signal.SIGINT, self.handle)
+
+    def handle(self, signum, frame) -> None:
+        if not self.requested.is_set():
+            self.requested.set()
+            threading.Thread(target=self._watchdog, name="beat-stop-watchdog", daemon=True).start()
+        raise SystemExit(0)
+
+    def on_beat_init(self, sender, **kwargs) -> None:
+        self.install()  # after Celery's install_sync_handler, so ours wins
+        if self.requested.is_set():
+            sender.stop()  # a stop that arrived during start-up: never tick
+
+    def _watchdog(self) -> None:
+        time.sleep(STOP_DEADLINE_SECONDS)
+        sys.stderr.write(
+            f"beat: still running {STOP_DEADLINE_SECONDS} s after being asked to stop; "
+            "giving the single-beat lock back and exiting\n"
+        )
+        if self.lock is not None:
+            with contextlib.suppress(Exception):
+                self.lock.release()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+_shutdown = _Shutdown()
 
 
 def main(argv: list[str]) -> int:
@@ -80,6 +127,7 @@ def main(argv: list[str]) -> int:
 
     django.setup()
     import redis
+    from celery.signals import beat_init
     from django.conf import settings
 
     from config.celery import app
@@ -91,9 +139,10 @@ def main(argv: list[str]) -> int:
             "only one beat runs); without Redis the worker runs beat itself (`celery worker --beat`).\n"
         )
         return 2
-    # Until Celery installs its own handlers, a SIGTERM (a deploy, a test stopping us) would kill
-    # the process outright and leave the lock held for its whole life: exit cleanly instead.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    # From here on a SIGTERM (a deploy, a test stopping us) ends beat cleanly and gives the lock
+    # back, whenever it arrives: see _Shutdown.
+    _shutdown.install()
+    beat_init.connect(_shutdown.on_beat_init, weak=False)
     lock = BeatLock(redis.Redis.from_url(redis_url))
     if not lock.acquire():
         sys.stderr.write(
@@ -101,6 +150,7 @@ def main(argv: list[str]) -> int:
             "not starting a second one.\n"
         )
         return EXIT_LOCK_HELD
+    _shutdown.lock = lock
     sys.stderr.write(f"beat: holding the single-beat lock as {lock.token}\n")
     stop = threading.Event()
     threading.Thread(target=_keep_renewing, args=(lock, stop), daemon=True).start()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -74,8 +77,55 @@ def test_a_second_beat_process_refuses_to_start(tmp_path):
         assert "another beat holds the single-beat lock" in second.log()
         assert first.running
     finally:
-        assert first.stop() == 0
+        assert first.stop() == 0, first.log()[-4000:]
     # A clean stop gives the lock back at once: the next beat may start.
+    import redis
+
+    assert redis.Redis.from_url(REDIS_URL).get("platform:celery-beat:lock") is None
+
+
+def test_a_stop_swallowed_during_start_up_still_stops_beat_before_its_first_tick():
+    """A handler's SystemExit raised inside a C callback is only printed ("Exception ignored in"):
+    the request must be remembered, so beat_init stops beat before it ticks. Run in a child
+    process: the stop watchdog would end the test process otherwise."""
+    script = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("platform_beat", {str(ROOT / "scripts" / "beat.py")!r})
+beat = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(beat)
+
+class Service:
+    stopped = False
+    def stop(self, wait=False):
+        self.stopped = True
+
+shutdown = beat._Shutdown()
+try:
+    shutdown.handle(15, None)
+except SystemExit:
+    pass  # what a C callback does with it
+service = Service()
+shutdown.on_beat_init(sender=service)
+print("stopped" if service.stopped else "ticking")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "stopped", result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 0.8, 1.5, 3.0])
+def test_beat_stopped_at_any_moment_of_its_start_up_exits_cleanly_and_frees_the_lock(
+    tmp_path, delay
+):
+    env = production_environment(
+        database_url=f"sqlite:///{tmp_path / 'beat.sqlite3'}", redis_url=REDIS_URL, port=free_port()
+    )
+    layout = Layout(env=env, port=0, logs=tmp_path)
+    beat = layout.start("beat")
+    layout.wait_until(lambda: "holding the single-beat lock" in beat.log(), what="beat")
+    time.sleep(delay)  # where in Celery's start-up the signal lands; not a timing assertion
+    assert beat.stop() == 0, beat.log()[-4000:]
     import redis
 
     assert redis.Redis.from_url(REDIS_URL).get("platform:celery-beat:lock") is None
