@@ -1,52 +1,32 @@
-"""The token vault: the only module that touches ciphertext and keys.
+"""The token vault: provider tokens at rest, sealed with the platform's keys.
 
-Values are encrypted with ``cryptography``'s MultiFernet over ``settings.VAULT_KEYS``: the first key
-encrypts, every key decrypts, so keys rotate by putting a new key first, running
-``manage.py vault_reencrypt``, then dropping the old key. Each stored value is prefixed with the id
-of the key that encrypted it (``k1:<fernet token>``), so rotation progress can be counted in SQL.
+Encryption itself is ``identity.crypto`` (MultiFernet over ``settings.VAULT_KEYS``, each value
+prefixed with the id of the key that sealed it, so rotation progress can be counted in SQL); this
+module is the column that holds only ciphertext and the error connections raises.
 """
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from identity import crypto
+from identity.crypto import current_key_id, key_id
+
+__all__ = ["EncryptedTextField", "VaultError", "current_key_id", "decrypt", "encrypt", "key_id"]
 
 
 class VaultError(Exception):
     """A stored value cannot be decrypted with any configured key."""
 
 
-def key_id(key: str) -> str:
-    """A short, stable, non-secret name for a key (first 8 hex chars of its SHA-256)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:8]
-
-
-@lru_cache(maxsize=8)
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    if not keys:
-        raise ImproperlyConfigured("VAULT_KEYS is empty: the token vault has no key.")
-    return MultiFernet([Fernet(key.encode()) for key in keys])
-
-
-def current_key_id() -> str:
-    return key_id(settings.VAULT_KEYS[0])
-
-
 def encrypt(plaintext: str) -> str:
-    token = _fernet(tuple(settings.VAULT_KEYS)).encrypt(plaintext.encode()).decode()
-    return f"{current_key_id()}:{token}"
+    return crypto.seal(plaintext)
 
 
 def decrypt(stored: str) -> str:
-    _, _, token = stored.partition(":")
     try:
-        return _fernet(tuple(settings.VAULT_KEYS)).decrypt(token.encode()).decode()
-    except InvalidToken:
+        return crypto.unseal(stored)
+    except crypto.UnsealError:
         raise VaultError("A stored token cannot be decrypted with any key in VAULT_KEYS.") from None
 
 

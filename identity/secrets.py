@@ -2,19 +2,17 @@
 the token vault's keys (``VAULT_KEYS``, the first encrypts, all decrypt), through allauth's MFA
 adapter hooks (``identity.adapters.MFAAdapter``).
 
-Same keys and the same format as ``connections/vault.py`` (``<key id>:<Fernet token>``) behind an
-``mfa:`` marker; it is a separate module only because identity is the bottom layer and may not
-import connections. A value without the marker is refused, never used as a plaintext secret:
-the data migration encrypted every row that existed before.
+Sealed by ``identity.crypto``, the same primitive as the provider tokens' vault, behind an
+``mfa:`` marker. A value without the marker is refused, never used as a plaintext secret: the data
+migration encrypted every row that existed before.
 """
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
+from identity import crypto
+from identity.crypto import key_id
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from django.conf import settings
+__all__ = ["PREFIX", "SecretError", "decrypt", "encrypt", "encrypt_authenticator_data", "key_id"]
 
 PREFIX = "mfa:"
 
@@ -23,39 +21,25 @@ class SecretError(ValueError):
     """A stored MFA secret is not encrypted, or no configured key decrypts it."""
 
 
-def key_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:8]
-
-
-@lru_cache(maxsize=8)
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(key.encode()) for key in keys])
-
-
 def is_encrypted(value) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
 def encrypt(plaintext: str) -> str:
-    keys = tuple(settings.VAULT_KEYS)
-    token = _fernet(keys).encrypt(plaintext.encode()).decode()
-    return f"{PREFIX}{key_id(keys[0])}:{token}"
+    return PREFIX + crypto.seal(plaintext)
 
 
 def decrypt(stored: str) -> str:
     if not is_encrypted(stored):
         raise SecretError("An MFA secret is stored unencrypted; run the identity migrations.")
-    _, _, token = stored[len(PREFIX) :].partition(":")
     try:
-        return _fernet(tuple(settings.VAULT_KEYS)).decrypt(token.encode()).decode()
-    except InvalidToken:
+        return crypto.unseal(stored[len(PREFIX) :])
+    except crypto.UnsealError:
         raise SecretError("An MFA secret cannot be decrypted with any key in VAULT_KEYS.") from None
 
 
 def needs_reencryption(stored) -> bool:
-    return is_encrypted(stored) and not stored.startswith(
-        f"{PREFIX}{key_id(settings.VAULT_KEYS[0])}:"
-    )
+    return is_encrypted(stored) and not crypto.sealed_with_current_key(stored[len(PREFIX) :])
 
 
 def encrypt_authenticator_data(kind: str, data: dict, *, reencrypt: bool = False) -> dict:
