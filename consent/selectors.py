@@ -85,7 +85,9 @@ def _as_int(value) -> int | None:
 def grants_for_user(*, user) -> list[Grant]:
     """Every grant the person ever made (revoked ones too), with its app, by app name."""
     return list(
-        Grant.objects.filter(user=user).select_related("app__publisher").order_by("app__name", "pk")
+        Grant.objects.filter(user=user)
+        .select_related("app__publisher", "app__client")
+        .order_by("app__name", "pk")
     )
 
 

@@ -87,6 +87,18 @@ def test_dashboard_shows_connections_apps_resources_background_and_last_use(sign
     assert timezone.localtime(grant_last_used).strftime("%-d %b %Y, %H:%M") in html
 
 
+def test_an_app_that_registered_itself_is_marked_so(signed_in_client, user):
+    _, _, (grant,) = make_access(user, name="Loopback agent")
+    client = grant.app.client
+    client.registration_source = client.RegistrationSource.DCR
+    client.save(update_fields=["registration_source"])
+    html = signed_in_client.get("/access/").content.decode()
+    row = html[html.index(f'data-grant="{grant.pk}"') :]
+    row = row[: row.index("</th>")]
+    assert "Unverified, registered by the client itself" in row
+    assert "Not verified" not in row
+
+
 def _cell(html, key):
     start = html.index(f'data-cell="{key}"')
     return html[start : html.index("</td>", start)]
