@@ -160,6 +160,53 @@ def gunicorn(procs: Processes, env: dict, port: int, app: str = "config.wsgi"):
 
 
 PROFILE: dict = {}
+# name -> (server pid, its database name or None): whose CPU each load window is charged with.
+SERVERS: dict[str, tuple[int, str | None]] = {}
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def server_cpu(name: str) -> tuple[float, float]:
+    """CPU seconds used so far by a server's process tree (its reaped workers included) and by the
+    PostgreSQL backends serving its database (Linux /proc; zeros elsewhere)."""
+    pid, db = SERVERS.get(name, (None, None))
+    if pid is None or not os.path.isdir("/proc"):
+        return 0.0, 0.0
+    parents, web, pg = {}, 0.0, 0.0
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    stats = {p: _stat(p) for p in pids}
+    for p, st in stats.items():
+        if st:
+            parents[p] = int(st[1])
+    for p, st in stats.items():
+        if not st:
+            continue
+        q, own = p, False
+        while q > 1:
+            if q == pid:
+                own = True
+                break
+            q = parents.get(q, 0)
+        if own:
+            web += sum(int(x) for x in st[11:13]) + (
+                sum(int(x) for x in st[13:15]) if p == pid else 0
+            )
+        elif db:
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as handle:
+                    cmd = handle.read()
+            except OSError:
+                continue
+            if cmd.startswith(b"postgres:") and f" {db} ".encode() in cmd:
+                pg += sum(int(x) for x in st[11:13])
+    return web / _TICK, pg / _TICK
 
 
 def start_profile(name: str, seconds: float):
@@ -173,7 +220,7 @@ def start_profile(name: str, seconds: float):
     return subprocess.Popen(
         [str(Path(PYTHON).parent / "py-spy"), "record", "--subprocesses", "--pid", str(master),
          "--duration", str(int(seconds)), "--format", "raw", "--rate", "200", "--nonblocking",
-         "--output", str(out)],
+         "--output", str(out), *(["--gil"] if PROFILE.get("gil") else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -184,7 +231,10 @@ def load_windows(
     """Alternate ``duration``-second windows of ``clients`` concurrent clients over each target;
     return requests/s (200s only) and latencies per target, summed over the rounds."""
     per_process = 4
-    totals = {name: {"ok": 0, "seconds": 0.0, "lat": [], "statuses": {}} for name in targets}
+    totals = {
+        name: {"ok": 0, "seconds": 0.0, "lat": [], "statuses": {}, "cpu": 0.0, "pg": 0.0}
+        for name in targets
+    }
     for _ in range(rounds):
         for name, spec in targets.items():
             tokens = spec.pop("token_source", None)
@@ -216,6 +266,7 @@ def load_windows(
                 procs.append(proc)
             if tokens is not None:
                 spec["token_source"] = tokens
+            cpu0 = server_cpu(name)
             if spy is not None:
                 spy.wait()
             for p in procs:
@@ -227,10 +278,21 @@ def load_windows(
                 t["lat"] += r["latencies_ms"]
                 for k, v in r["statuses"].items():
                     t["statuses"][k] = t["statuses"].get(k, 0) + v
+            cpu1 = server_cpu(name)
+            t["cpu"] += cpu1[0] - cpu0[0]
+            t["pg"] += cpu1[1] - cpu0[1]
             t["seconds"] += max(json.loads(out)["seconds"], duration)
     for t in totals.values():
         t["rps"] = t["ok"] / t["seconds"] if t["seconds"] else 0.0
+        done = sum(t["statuses"].values()) or 1
+        t["cpu_ms"] = 1000 * t["cpu"] / done
+        t["pg_ms"] = 1000 * t["pg"] / done
     return totals
+
+
+def cpu_text(t: dict) -> str:
+    """CPU per request of the server (all its processes) and of its PostgreSQL backends."""
+    return f"CPU/request {t['cpu_ms']:.1f} ms + PostgreSQL {t['pg_ms']:.1f} ms"
 
 
 # --- the figures -------------------------------------------------------------------------------
@@ -279,7 +341,8 @@ def bench_broker(ctx, args) -> None:
     print(
         f"  16 clients: bare {t['bare']['rps']:.0f}/s p50 {pct(t['bare']['lat'], 50):.1f} ms "
         f"{t['bare']['statuses']}; broker {t['broker']['rps']:.0f}/s p50 "
-        f"{pct(t['broker']['lat'], 50):.1f} ms {t['broker']['statuses']}"
+        f"{pct(t['broker']['lat'], 50):.1f} ms {t['broker']['statuses']}\n"
+        f"    bare {cpu_text(t['bare'])}; broker {cpu_text(t['broker'])}"
     )
     share = t["broker"]["rps"] / t["bare"]["rps"] if t["bare"]["rps"] else 0
     report("broker throughput, 16 clients", t["broker"]["rps"], "req/s", "bare proxy req/s",
@@ -307,7 +370,7 @@ def bench_token(ctx, args) -> None:
     print(
         f"  client credentials, 16 clients: platform {p['rps']:.0f}/s {p['statuses']} p50 "
         f"{pct(p['lat'], 50):.1f} ms; stock DOT {s['rps']:.0f}/s {s['statuses']} p50 "
-        f"{pct(s['lat'], 50):.1f} ms"
+        f"{pct(s['lat'], 50):.1f} ms\n    platform {cpu_text(p)}; stock DOT {cpu_text(s)}"
     )
     report("token endpoint client credentials, 16 clients", p["rps"], "req/s",
            "stock DOT (fast hash)", s["rps"], ">= 600/s, >= stock",
@@ -331,7 +394,7 @@ def bench_token(ctx, args) -> None:
     print(
         f"  refresh grant, 16 clients: platform {p['rps']:.0f}/s {p['statuses']} p50 "
         f"{pct(p['lat'], 50):.1f} ms; stock DOT {s['rps']:.0f}/s {s['statuses']} p50 "
-        f"{pct(s['lat'], 50):.1f} ms"
+        f"{pct(s['lat'], 50):.1f} ms\n    platform {cpu_text(p)}; stock DOT {cpu_text(s)}"
     )
     report("token endpoint refresh grant, 16 clients", p["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"], ">= 300/s", p["rps"] >= 300)  # fmt: skip
@@ -526,6 +589,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer calls, shorter windows")
     parser.add_argument("--profile", action="store_true", help="py-spy the platform under load")
+    parser.add_argument(
+        "--gil", action="store_true", help="with --profile: only samples holding the GIL (CPU)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     args = parser.parse_args()
     if args.quick:
@@ -616,19 +682,25 @@ def main() -> None:
                "dot": dot_world, "bare_token": bare_token, "procs": procs}  # fmt: skip
         ctx["platform"] = free_port()
         web = gunicorn(procs, env, ctx["platform"])
+        SERVERS["broker"] = SERVERS["platform"] = (web.pid, bench_db)
         if args.profile:
             PROFILE["platform_pid"] = web.pid
+            PROFILE["gil"] = args.gil
         if "broker" in only:
             ctx["bare"] = free_port()
-            gunicorn(
+            bare_proc = gunicorn(
                 procs,
                 {**env, "DJANGO_SETTINGS_MODULE": "bench.baselines.bare_proxy",
                  "BARE_PROXY_UPSTREAM": fake_url, "BARE_PROXY_TOKEN": bare_token},
                 ctx["bare"], "django.core.wsgi:get_wsgi_application()",
             )  # fmt: skip
+            SERVERS["bare"] = (bare_proc.pid, None)
         if "token" in only:
             ctx["stock"] = free_port()
-            gunicorn(procs, dot_env, ctx["stock"], "django.core.wsgi:get_wsgi_application()")
+            stock = gunicorn(
+                procs, dot_env, ctx["stock"], "django.core.wsgi:get_wsgi_application()"
+            )
+            SERVERS["stock"] = (stock.pid, dot_db)
         print(
             f"production layout: gunicorn gunicorn.conf.py (workers="
             f"{env.get('WEB_CONCURRENCY', 'default')}, threads={env.get('GUNICORN_THREADS', 4)}), "

@@ -19,7 +19,6 @@ from connections.providers import get_provider
 from connections.services import (
     connection_call_failed,
     connection_call_succeeded,
-    connection_load_for_use,
     connection_token_rejected,
     get_valid_access_token,
 )
@@ -43,12 +42,6 @@ def provider_info(provider_id: str) -> ProviderInfo | None:
     return ProviderInfo(provider.id, provider.service, provider.api_base_url)
 
 
-def load_connection(connection_id: int):
-    """The connection as it is now, read once for the broker's checks and the vault (which then
-    does not read it again). The broker itself never reads its token fields."""
-    return connection_load_for_use(connection_id=connection_id)
-
-
 def access_token(
     connection, *, rejected_token: str | None = None, deadline: float | None = None
 ) -> str:
@@ -57,7 +50,7 @@ def access_token(
     ``rejected_token``: the provider answered 401 to it, so refresh once (unless someone already
     did, or that token already came from a refresh the provider rejected: then 502)."""
     try:
-        # ``connection`` comes from load_connection in this request: the vault's read is it.
+        # ``connection`` was read in this request (broker.selectors): the vault's read is it.
         return get_valid_access_token(
             connection,
             current=rejected_token is None,

@@ -200,6 +200,28 @@ def _connection_from(values, db: str):
     return Connection.from_db(db, [f.attname for f in fields], decoded)
 
 
+@cache
+def _connection_statement(db: str) -> str:
+    # The connection alone, by primary key, with the columns the vault reads (a cached token's
+    # call: its grant came from the process cache, the connection never does).
+    q = connections[db].ops.quote_name
+    columns = ", ".join(q(f.column) for f in _connection_fields())
+    return (
+        f"SELECT {columns} FROM {q(Connection._meta.db_table)} "  # noqa: S608 - _meta names only
+        f"WHERE {q(Connection._meta.pk.column)} = %s"
+    )
+
+
+def connection_row(connection_id: int):
+    """The connection as it is now, with what the broker's checks and the vault read: what
+    ``connections.services.connection_load_for_use`` returns, from a statement built once."""
+    db = router.db_for_read(Connection)
+    with connections[db].cursor() as cursor:
+        cursor.execute(_connection_statement(db), [connection_id])
+        row = cursor.fetchone()
+    return None if row is None else _connection_from(row, db)
+
+
 def token_row_from(row: tuple) -> TokenRow:
     _sql, layout = _layout(router.db_for_read(get_access_token_model()))
     parts = {}
@@ -287,7 +309,7 @@ def connection_for(*, grant, service: str, preloaded=None):
         if preloaded is not None and preloaded.pk == int(connection_id):
             connection = preloaded
         else:
-            connection = gateway.load_connection(int(connection_id))
+            connection = connection_row(int(connection_id))
     except (TypeError, ValueError):
         return None, None
     if connection is None:

@@ -124,7 +124,7 @@ LOGIN_REDIRECT_URL = "/access/"
 if ENV.redis_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": ENV.redis_url,
         }
     }

@@ -1,0 +1,206 @@
+"""CPU per request of the platform's hot paths, in one process, through the real WSGI handler.
+
+Where ``bench/harness.py --profile`` samples the production layout under load (wall time, GIL
+waits included), this calls ``config.wsgi.application`` directly, one request after the other, and
+measures CPU time only (``time.process_time``): the platform's own work per brokered call or token
+request, without the server, the network hop to it or the other processes on the machine. The
+provider is the independent fake (``bench/fakeprovider.py``) over real HTTP, PostgreSQL and Redis
+as in production, ``DEBUG`` off::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/platform_perf \\
+    REDIS_URL=redis://127.0.0.1:6379/7 \\
+        .venv/bin/python bench/hotpath.py [--only broker,mcp,cc,refresh] [--calls 2000]
+                                          [--profile broker] [--sort tottime]
+
+It creates and drops its own database (``<name>_hot<pid>``). Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH))
+
+from harness import Processes, drop_database, recreate_database  # noqa: E402
+
+
+def wsgi_call(app, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[str, bytes]:
+    path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_HOST": "127.0.0.1:8000",
+    }
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE",) else f"HTTP_{key}"] = value
+    status = []
+
+    def start_response(s, h, exc_info=None):
+        status.append(s)
+
+    result = app(environ, start_response)
+    try:
+        out = b"".join(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return status[0], out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="broker,mcp,cc,refresh")
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--profile", default="", help="cProfile these (comma-separated)")
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--lines", type=int, default=45)
+    parser.add_argument("--queries", action="store_true", help="print one call's SQL")
+    args = parser.parse_args()
+    only = args.only.split(",")
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
+        raise SystemExit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (production).")
+    base_name = urlsplit(database_url).path.lstrip("/")
+    db = f"{base_name}_hot{os.getpid()}"
+    procs = Processes()
+    from cryptography.fernet import Fernet
+
+    try:
+        fake = procs.start(
+            [sys.executable, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
+             "--token-latency-ms", "0"],
+            os.environ.copy(), stdout=subprocess.PIPE,
+        )  # fmt: skip
+        fake_url = f"http://127.0.0.1:{int(fake.stdout.readline().split()[1])}"
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "VAULT_KEYS": Fernet.generate_key().decode(),
+                "HTTPS": "0",
+                "DATABASE_URL": recreate_database(database_url, db),
+                "GITHUB_API_URL": fake_url,
+                "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
+                "GITHUB_CLIENT_ID": "bench-github-client",
+                "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
+                "OAUTH_RATE_LIMIT_PER_CLIENT": "0",
+                "OAUTH_RATE_LIMIT_PER_IP": "0",
+                "BROKER_RATE_LIMIT_PER_APP": "0",
+                "BROKER_RATE_LIMIT_PER_GRANT": "0",
+                "LOG_LEVEL": "WARNING",
+                "LOG_JSON": "1",
+            }
+        )
+        import django
+
+        django.setup()
+        import logging
+
+        logging.disable(logging.WARNING)
+        import world as worldmod
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        world = worldmod.platform_world(refresh_pool=args.calls + 600 if "refresh" in only else 0)
+        from config.wsgi import application
+
+        auth = (
+            "Basic "
+            + base64.b64encode(f"{world.client_id}:{world.client_secret}".encode()).decode()
+        )
+        mcp_token = worldmod.person_token(world, resource=["http://127.0.0.1:8000/mcp"])
+        mcp_body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "github.repos.get", "arguments": {"owner": "octo", "repo": "hello"}}}
+        ).encode()  # fmt: skip
+        refresh_tokens = list(world.refresh_tokens)
+
+        def refresh_request():
+            body = urlencode({"grant_type": "refresh_token", "refresh_token": refresh_tokens.pop()})
+            return ("POST", "/oauth/token/", {"Authorization": auth,
+                    "Content-Type": "application/x-www-form-urlencoded"}, body.encode())  # fmt: skip
+
+        cases = {
+            "broker": lambda: ("GET", "/api/v1/github/repos/octo/hello",
+                               {"Authorization": f"Bearer {world.token}"}, b""),
+            "mcp": lambda: ("POST", "/mcp", {"Authorization": f"Bearer {mcp_token}",
+                            "Content-Type": "application/json",
+                            "Accept": "application/json, text/event-stream"}, mcp_body),
+            "cc": lambda: ("POST", "/oauth/token/", {"Authorization": auth,
+                           "Content-Type": "application/x-www-form-urlencoded"},
+                           b"grant_type=client_credentials&scope=identity.profile.read"),
+            "refresh": refresh_request,
+        }  # fmt: skip
+        for name in only:
+            make = cases[name]
+            calls = args.calls if name != "refresh" else len(refresh_tokens) - 520
+            for _ in range(args.warmup if name != "refresh" else 20):
+                status, out = wsgi_call(application, *make())
+                if not status.startswith("200") or b'"isError":true' in out:
+                    raise SystemExit(f"{name}: {status} {out[:300]!r}")
+            if args.queries:
+                from django.db import connection
+                from django.test.utils import CaptureQueriesContext
+
+                with CaptureQueriesContext(connection) as captured:
+                    wsgi_call(application, *make())
+                print(f"{name}: {len(captured.captured_queries)} queries")
+                for q in captured.captured_queries:
+                    print(f"    {q['sql'][:160]}")
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                wsgi_call(application, *make())
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            print(f"{name:8} {calls} calls: CPU {1000 * cpu / calls:.2f} ms/call, "
+                  f"wall {1000 * wall / calls:.2f} ms/call", flush=True)  # fmt: skip
+            if name in args.profile.split(","):
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile(time.process_time)
+                n = min(500, calls)
+                profiler.runcall(
+                    lambda m=make, k=n: [wsgi_call(application, *m()) for _ in range(k)]
+                )
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
+    finally:
+        procs.stop_all()
+        from django.db import connections
+
+        connections.close_all()
+        drop_database(database_url, db)
+
+
+if __name__ == "__main__":
+    main()
