@@ -62,3 +62,9 @@ class ClientSecretHasher(BasePasswordHasher):
     def harden_runtime(self, password, encoded):
         # The cost is constant; there is no work factor whose timing could leak.
         return None
+
+
+def checksum(value: str) -> str:
+    """SHA-256 of ``value`` in hex: how codes, tokens and client ids are looked up and counted
+    without being stored (authorization codes, refresh-token reuse, rate-limit keys)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
