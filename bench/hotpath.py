@@ -74,6 +74,39 @@ def wsgi_call(app, method: str, path: str, headers: dict, body: bytes = b"") -> 
     return status[0], out
 
 
+def sweep_case(args) -> None:
+    """The refresh sweep in this process, one thread (CPU per refresh), then profiled."""
+    import sweep as sweepmod
+
+    from connections.sweep import refresh_sweep_run
+
+    def run(n: int, threads: int) -> tuple[float, float, dict]:
+        sweepmod.make_connections(n)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        outcomes = refresh_sweep_run(threads=threads)
+        return time.perf_counter() - wall0, time.process_time() - cpu0, dict(outcomes)
+
+    run(20, 1)  # warm
+    n = min(args.calls, 400)
+    wall, cpu, outcomes = run(n, 1)
+    print(f"sweep    {n} refreshes, 1 thread: CPU {1000 * cpu / n:.2f} ms/refresh, "
+          f"wall {1000 * wall / n:.2f} ms/refresh {outcomes}", flush=True)  # fmt: skip
+    wall, cpu, outcomes = run(n, 16)
+    print(f"sweep    {n} refreshes, 16 threads: CPU {1000 * cpu / n:.2f} ms/refresh, "
+          f"wall {1000 * wall / n:.2f} ms/refresh {outcomes}", flush=True)  # fmt: skip
+    if "sweep" in args.profile.split(","):
+        import cProfile
+        import pstats
+
+        from connections.sweep import _refresh, claim_due_batch
+
+        sweepmod.make_connections(200)
+        ids = claim_due_batch(lease_id="hotpath-profile" + "0" * 17, limit=200)
+        profiler = cProfile.Profile(time.process_time)
+        profiler.runcall(lambda: [_refresh(pk, "hotpath-profile" + "0" * 17) for pk in ids])
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="broker,mcp,cc,refresh")
@@ -162,7 +195,11 @@ def main() -> None:
                            b"grant_type=client_credentials&scope=identity.profile.read"),
             "refresh": refresh_request,
         }  # fmt: skip
+        if "sweep" in only:
+            sweep_case(args)
         for name in only:
+            if name == "sweep":
+                continue
             make = cases[name]
             calls = args.calls if name != "refresh" else len(refresh_tokens) - 520
             for _ in range(args.warmup if name != "refresh" else 20):
