@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
+import threading
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -130,11 +132,12 @@ def record_event(
     )
     if _single_round_trip():
         if connection.in_atomic_block:
-            # A savepoint, so a failure leaves the caller's transaction usable (as below).
+            # A savepoint, so a failure leaves the caller's transaction usable (as below). The
+            # lock is then held until the caller commits: never batched with other threads.
             with transaction.atomic():
                 _append_postgresql(event)
         else:
-            _append_postgresql(event)
+            _group_commit.append(event)
         return event
     with transaction.atomic():
         _lock_chain()
@@ -206,7 +209,8 @@ def _single_round_trip() -> bool:
     ).get("server_side_binding")
 
 
-def _append_postgresql(event: AuditEvent) -> None:
+def _around_time(event: AuditEvent) -> tuple[str, str]:
+    """The event's canonical JSON in two parts, before and after its time (placed in SQL)."""
     marker = secrets.token_hex(16)
     canonical = {name: getattr(event, name) for name in AuditEvent.HASHED_FIELDS}
     canonical["occurred_at"] = marker
@@ -216,13 +220,142 @@ def _append_postgresql(event: AuditEvent) -> None:
     before, found, after = payload.partition(f'"{marker}"')
     if not found or marker in after:  # pragma: no cover - a random marker cannot collide
         raise RuntimeError("could not place the time in the audit event's canonical form")
+    return before + '"', '"' + after
+
+
+def _stored(event: AuditEvent, row) -> None:
+    event.pk, event.occurred_at, event.prev_hash, event.hash = row
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+def _append_postgresql(event: AuditEvent) -> None:
+    before, after = _around_time(event)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(
-            _APPEND_SQL,
-            [_CHAIN_LOCK_ID, GENESIS_HASH, *values, *_hmac_pads(), before + '"', '"' + after],
+            _APPEND_SQL, [_CHAIN_LOCK_ID, GENESIS_HASH, *values, *_hmac_pads(), before, after]
         )
         cursor.nextset()
-        event.pk, event.occurred_at, event.prev_hash, event.hash = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
+        row = cursor.fetchone()
+    _stored(event, row)
+
+
+# --- PostgreSQL, outside a transaction: group commit ---------------------------------------------
+#
+# Appends are serialised by the chain's lock, so under load every thread of every process waited
+# for one insert and its commit at a time. Here the threads of one process that want to append
+# at the same moment share one: the first to take the process's appender lock appends every
+# event queued so far (its own included) in one statement (the lock, one multi-row INSERT whose
+# hashes are chained in SQL by a recursive CTE, the commit), then marks each of them stored; a
+# thread whose event went out in someone else's batch returns as soon as it gets the appender
+# lock, with its event stored. Nobody returns before its own event is committed, so an event is
+# durable before the response, exactly as with one statement per event; a failed batch raises in
+# every thread whose event it held, and none of those events is stored (one statement, one
+# transaction). A batch takes the chain's time once (events of one batch share occurred_at; the
+# chain's order is the id order, as before).
+
+MAX_BATCH = 64
+# The cast of each column in the batch's VALUES list (unknown-typed NULLs must still have a type):
+# text for character columns (the insert then checks their length as before), else the column's.
+_CASTS: dict[str, str] = {}
+
+
+def _cast(field) -> str:
+    cast = _CASTS.get(field.attname)
+    if cast is None:
+        db_type = field.db_type(connection) or "text"
+        cast = _CASTS[field.attname] = "text" if db_type.startswith("varchar") else db_type
+    return cast
+
+
+@functools.cache
+def _batch_sql(n: int) -> str:
+    columns = ", ".join(f.column for f in _SQL_FIELDS)
+    casts = [_cast(f) for f in _SQL_FIELDS]
+    rows = ", ".join(
+        f"({i}, %s::text, %s::text, " + ", ".join(f"%s::{c}" for c in casts) + ")"
+        for i in range(1, n + 1)
+    )
+    names = ", ".join(f"c{j}" for j in range(len(_SQL_FIELDS)))
+    return (
+        "SELECT pg_advisory_xact_lock(%s);\n"  # noqa: S608 - the model's own names only
+        "WITH RECURSIVE now_ AS MATERIALIZED (SELECT clock_timestamp() AS ts), "
+        f"iso_ AS MATERIALIZED (SELECT {_ISO_SQL} AS s), "
+        f"input_(n, before_, after_, {names}) AS (VALUES {rows}), "
+        "chain_(n, prev, h) AS ("
+        f"SELECT 0, NULL::text, COALESCE((SELECT hash FROM {_TABLE} ORDER BY id DESC LIMIT 1), "
+        "%s)::text UNION ALL "
+        "SELECT i.n, c.h, encode(sha256(%s::bytea || sha256(%s::bytea || convert_to("
+        "c.h || '|' || i.before_ || (SELECT s FROM iso_) || i.after_, 'UTF8'))), 'hex') "
+        "FROM chain_ c JOIN input_ i ON i.n = c.n + 1)\n"
+        f"INSERT INTO {_TABLE} (occurred_at, {columns}, prev_hash, hash)\n"
+        f"SELECT (SELECT ts FROM now_), {', '.join(f'i.c{j}' for j in range(len(_SQL_FIELDS)))}, "
+        "c.prev, c.h FROM input_ i JOIN chain_ c ON c.n = i.n ORDER BY i.n\n"
+        "RETURNING id, occurred_at, prev_hash, hash"
+    )
+
+
+def _append_batch(events: list[AuditEvent]) -> None:
+    """Append ``events`` in this order, in one statement (one lock, one commit)."""
+    if len(events) == 1:
+        _append_postgresql(events[0])
+        return
+    params: list = [_CHAIN_LOCK_ID]
+    for event in events:
+        params.extend(_around_time(event))
+        params.extend(
+            f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS
+        )
+    params.extend([GENESIS_HASH, *_hmac_pads()])
+    with connection.cursor() as cursor:
+        cursor.execute(_batch_sql(len(events)), params)
+        cursor.nextset()
+        rows = sorted(cursor.fetchall())  # by id: the chain's order
+    if len(rows) != len(events):  # pragma: no cover - one INSERT, one row per event
+        raise RuntimeError("the audit batch stored a different number of events")
+    for event, row in zip(events, rows, strict=True):
+        _stored(event, row)
+
+
+class _Queued:
+    __slots__ = ("done", "error", "event")
+
+    def __init__(self, event: AuditEvent):
+        self.event, self.done, self.error = event, False, None
+
+
+class GroupCommit:
+    """One per process: appends the events its threads queue, a batch at a time."""
+
+    def __init__(self, append_batch=_append_batch):
+        self._append_batch = append_batch
+        self._appender = threading.Lock()  # held by the thread appending a batch
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Queued] = []
+        self.batches = 0  # how many statements were sent (tests)
+
+    def append(self, event: AuditEvent) -> None:
+        queued = _Queued(event)
+        with self._queue_lock:
+            self._queue.append(queued)
+        with self._appender:
+            if not queued.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    self.batches += 1
+                    self._append_batch([q.event for q in batch])
+                except BaseException as exc:
+                    for q in batch:
+                        q.error, q.done = exc, True
+                else:
+                    for q in batch:
+                        q.done = True
+        if queued.error is not None:
+            raise queued.error
+        if not queued.done:  # pragma: no cover - the appender lock above always settles it
+            raise RuntimeError("the audit event was neither stored nor refused")
+
+
+_group_commit = GroupCommit()

@@ -216,3 +216,132 @@ def test_postgresql_append_is_one_round_trip_and_the_chain_verifies():
     assert inner.prev_hash == event.hash
     result = verify_database()
     assert result.ok and result.checked == 3
+
+
+# --- group commit: the threads of a process share one append (audit.services.GroupCommit) -------
+def _in_threads(n: int, fn) -> list:
+    """Run ``fn(i)`` in ``n`` threads at once; return what each returned or raised."""
+    import threading
+
+    from django.db import connections
+
+    results: list = [None] * n
+    start = threading.Barrier(n)
+
+    def run(i):
+        try:
+            start.wait()
+            results[i] = fn(i)
+        except BaseException as exc:
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.fixture
+def held_first_batch(monkeypatch):
+    """A fresh appender whose first batch (one event) waits until seven more are queued, so that
+    what follows is one batch whatever the machine's timing (a wait on a condition, not a time)."""
+    import time
+
+    from audit import services
+
+    calls: list[int] = []
+
+    def append_batch(events):
+        calls.append(len(events))
+        if len(calls) == 1:
+            deadline = time.monotonic() + 30
+            while len(appender._queue) < 7 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        services._append_batch(events)
+
+    appender = services.GroupCommit(append_batch=append_batch)
+    monkeypatch.setattr(services, "_group_commit", appender)
+    return calls
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_of_a_process_share_one_statement_and_each_is_stored(held_first_batch):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: group commit is its one-statement append")
+    import time
+
+    from audit.chain import verify_database
+
+    calls = held_first_batch
+
+    def append(i):
+        while i and not calls:  # the others queue while the first appends
+            time.sleep(0.005)
+        return record_event(Action.API_CALL, metadata={"n": i}, reason=f"thread {i}")
+
+    results = _in_threads(8, append)
+    assert all(isinstance(r, AuditEvent) and r.pk for r in results), results
+    # Every caller got its own event back, as it was stored.
+    for i, event in enumerate(results):
+        stored = AuditEvent.objects.get(pk=event.pk)
+        assert stored.metadata == {"n": i} and stored.reason == f"thread {i}"
+        assert stored.hash == event.hash and stored.prev_hash == event.prev_hash
+        assert stored.occurred_at == event.occurred_at
+    assert calls == [1, 7]  # two statements for eight events
+    result = verify_database()
+    assert result.ok and result.checked == 8
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_batch_raises_in_every_thread_whose_event_it_held_and_stores_none(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: group commit is its one-statement append")
+    from django.db import DataError
+
+    from audit import services
+
+    def failing(events):
+        raise DataError("the database refused the batch")
+
+    monkeypatch.setattr(services, "_group_commit", services.GroupCommit(append_batch=failing))
+    results = _in_threads(4, lambda i: record_event(Action.API_CALL, metadata={"n": i}))
+    assert all(isinstance(r, DataError) for r in results), results
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_event_is_committed_when_record_event_returns():
+    """Durable before the response: another connection sees the row as soon as the call returns
+    (it was committed, not left in a batch that a process dying now would lose)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: group commit is its one-statement append")
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"] or None,
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    )
+    try:
+        results = _in_threads(4, lambda i: record_event(Action.API_CALL, metadata={"n": i}))
+        ids = [r.pk for r in results]
+        for event in results:
+            row = other.execute(
+                f"SELECT hash FROM {AuditEvent._meta.db_table} WHERE id = %s",
+                [event.pk],
+            ).fetchone()
+            assert row == (event.hash,)
+        assert len(set(ids)) == 4
+    finally:
+        other.close()
