@@ -93,6 +93,7 @@ class Env:
     connection_refresh_margin_seconds: int = 300
     connection_refresh_sweep_seconds: int = 60
     connection_refresh_sweep_threads: int = 16
+    connection_refresh_sweep_processes: int = 2
     # production (issue 8): outgoing e-mail (sign-up verification, password reset).
     email: Mapping[str, object] = field(default_factory=dict)
     email_from: str = "Agent Access Platform <no-reply@localhost>"
@@ -519,6 +520,11 @@ def load(environ: Mapping[str, str]) -> Env:
         ),
         connection_refresh_sweep_threads=parse_int(
             "CONNECTION_REFRESH_SWEEP_THREADS", environ.get("CONNECTION_REFRESH_SWEEP_THREADS"), 16
+        ),
+        connection_refresh_sweep_processes=parse_int(
+            "CONNECTION_REFRESH_SWEEP_PROCESSES",
+            environ.get("CONNECTION_REFRESH_SWEEP_PROCESSES"),
+            2,
         ),
         # production (issue 8)
         email=parse_email_url(environ.get("EMAIL_URL"), debug=debug),

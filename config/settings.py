@@ -350,6 +350,9 @@ CONNECTION_REFRESH_LEASE_SECONDS = 3 * CONNECTION_REFRESH_TIMEOUT_SECONDS
 CONNECTION_ATTENTION_AFTER_FAILURES = 3
 # Refreshes one sweep runs at once (threads: a refresh mostly waits for the provider).
 CONNECTION_REFRESH_SWEEP_THREADS = ENV.connection_refresh_sweep_threads
+# Worker processes one sweep spreads over (the refreshes' CPU is Python's: one process uses one
+# core); CONNECTION_REFRESH_SWEEP_THREADS stays the number in flight across all of them.
+CONNECTION_REFRESH_SWEEP_PROCESSES = ENV.connection_refresh_sweep_processes
 CELERY_BEAT_SCHEDULE["connections-refresh-sweep"] = {
     "task": "connections.tasks.refresh_sweep",
     "schedule": float(ENV.connection_refresh_sweep_seconds),

@@ -14,10 +14,17 @@ of a single refresh: no transaction open during the provider call, exactly once,
 failure, the audit event. A sweeper that dies leaves leases that expire after
 ``CONNECTION_REFRESH_LEASE_SECONDS``; the next sweep takes those connections again. On SQLite
 (the embedded setup, one writer at a time) the sweep refreshes one connection after the other.
+
+A refresh also costs CPU (the claim, the vault's encryption, the stored row, the audit event),
+and Python runs one thread at a time per process: one sweep spreads over
+``CONNECTION_REFRESH_SWEEP_PROCESSES`` worker processes (:func:`sweep_parts`; the beat's task runs
+one part and queues the others), the ``CONNECTION_REFRESH_SWEEP_THREADS`` divided between them.
+The parts claim batches like overlapping sweeps do, so they share the work without coordinating.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +82,14 @@ def _release_unused(ids: list[int], lease_id: str) -> None:
     Connection.objects.filter(pk__in=ids, refresh_lease_id=lease_id).update(
         refresh_lease_id="", refresh_lease_until=None
     )
+
+
+def sweep_parts() -> tuple[int, int]:
+    """``(parts, threads per part)`` of one sweep: one part on SQLite (one writer at a time)."""
+    threads = max(1, settings.CONNECTION_REFRESH_SWEEP_THREADS)
+    parts = 1 if connection.vendor == "sqlite" else settings.CONNECTION_REFRESH_SWEEP_PROCESSES
+    parts = max(1, min(parts, threads))
+    return parts, math.ceil(threads / parts)
 
 
 def refresh_sweep_run(*, threads: int | None = None, batch: int = BATCH) -> Counter:

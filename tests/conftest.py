@@ -32,6 +32,14 @@ def _broker_fact_cache_off(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _refresh_sweep_in_one_process(settings):
+    """A sweep queues its other parts for other worker processes (connections.sweep); no test
+    worker reads that queue, so a test's sweep runs whole in the test's process unless the test
+    says otherwise (tests/connections/test_tasks.py)."""
+    settings.CONNECTION_REFRESH_SWEEP_PROCESSES = 1
+
+
+@pytest.fixture(autouse=True)
 def _oauth_rate_limits_off(settings):
     """The token, revocation and introspection rate limits count across tests in one process
     (the cache outlives a test); they are off unless a test turns them on."""

@@ -52,6 +52,40 @@ def test_overlapping_sweeps_claim_disjoint_batches_and_skip_live_leases(make_con
     assert Connection.objects.get(pk=first[0]).refresh_lease_id == ""
 
 
+def test_a_sweep_spreads_over_processes_and_its_parts_refresh_each_connection_once(
+    make_connection, settings, monkeypatch
+):
+    from connections import tasks
+    from connections.sweep import sweep_parts
+
+    settings.CONNECTION_REFRESH_SWEEP_PROCESSES = 3
+    settings.CONNECTION_REFRESH_SWEEP_THREADS = 16
+    from django.db import connection
+
+    # 16 in flight at most, across the three; SQLite (one writer at a time) sweeps in one.
+    assert sweep_parts() == ((1, 16) if connection.vendor == "sqlite" else (3, 6))
+    due = [make_connection() for _ in range(5)]
+    for c in due:
+        Connection.objects.filter(pk=c.pk).update(
+            token_expires_at=timezone.now() + timedelta(seconds=60)
+        )
+    queued = []
+    # The queued parts, as other worker processes would run them (here: one after the other,
+    # before this part, the worst case for sharing: they find the work first).
+    monkeypatch.setattr(
+        tasks.refresh_sweep_part,
+        "delay",
+        lambda threads: queued.append(tasks.refresh_sweep_part(threads)),
+    )
+    ours = refresh_sweep()
+    parts = sweep_parts()[0]
+    assert len(queued) == parts - 1
+    assert ours + sum(queued) == 5
+    assert SandboxTokenRequest.objects.filter(grant_type="refresh_token").count() == 5
+    for c in due:
+        assert Connection.objects.get(pk=c.pk).access_token != c.access_token
+
+
 def test_beat_schedule_has_the_sweep(settings):
     assert (
         settings.CELERY_BEAT_SCHEDULE["connections-refresh-sweep"]["task"]
