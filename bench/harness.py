@@ -679,7 +679,8 @@ def main() -> None:
         connections.close_all()
         bare_token = secrets.token_urlsafe(24)
         ctx = {"world": world, "fake_port": fake_port, "fake_url": fake_url, "env": env,
-               "dot": dot_world, "bare_token": bare_token, "procs": procs}  # fmt: skip
+               "dot": dot_world, "bare_token": bare_token, "procs": procs,
+               "servers": SERVERS, "server_cpu": server_cpu}  # fmt: skip
         ctx["platform"] = free_port()
         web = gunicorn(procs, env, ctx["platform"])
         SERVERS["broker"] = SERVERS["platform"] = (web.pid, bench_db)
