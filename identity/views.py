@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.errors import page
 from identity.forms import ProfileSettingsForm, valid_time_zone
 from identity.mfa import has_mfa
+from identity.pages import page
 
 
 def admin_login(request, extra_context=None):
