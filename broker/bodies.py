@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker import exceptions
-from broker.adapters.base import Operation
+from connections.providers.operations import Operation
 
 
 def validate_body(operation: Operation, body: Any) -> dict:

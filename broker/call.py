@@ -12,7 +12,6 @@ from django.utils import timezone
 from apps_registry.audience import API as API_AUDIENCE
 from audit.actions import Outcome
 from broker import exceptions, gateway
-from broker.adapters.base import Operation
 from broker.bodies import validate_body
 from broker.pending import pending_action_create
 from broker.policy import CallFacts, decide
@@ -21,6 +20,7 @@ from broker.ratelimit import limiter
 from broker.records import BrokerResult, CallRecord, record_call, refuse, session_window, touch
 from broker.selectors import connection_facts, connection_for, grant_facts, token_facts
 from broker.tokens import grant_for_token, token_authenticate
+from connections.providers.operations import Operation
 
 
 def provider_failure(exc: exceptions.BrokerError) -> bool:

@@ -42,7 +42,6 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from apps_registry import audience
 from apps_registry.metadata import resource_metadata_url
 from broker import exceptions, services
-from broker.adapters import OPERATIONS
 from broker.mcp_tools import (
     PENDING_ACTION_TOOL,
     ArgumentError,
@@ -50,10 +49,11 @@ from broker.mcp_tools import (
     call_arguments,
     tools_for,
 )
+from connections.providers import all_operations
 from consent.catalog import CATALOG, Access
 
 MAX_BODY = 1024 * 1024
-TOOLS: dict[str, ToolSpec] = tools_for(OPERATIONS.values())
+TOOLS: dict[str, ToolSpec] = tools_for(all_operations().values())
 SERVER_NAME = "agent-access-platform"
 
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from broker.adapters.base import Operation
+from connections.providers.operations import Operation
 
 PENDING_ACTION_TOOL = "pending_action"
 _ROUTE_PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
@@ -71,7 +71,7 @@ def input_schema(operation: Operation) -> dict:
         properties["page_size"] = {
             "type": "integer",
             "minimum": 1,
-            "maximum": operation.pagination.max_size,
+            "maximum": operation.pagination.size,
         }
     for spec in operation.body_fields:
         schema: dict[str, Any] = {"type": _JSON_TYPES.get(spec.kind, "string")}

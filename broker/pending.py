@@ -6,12 +6,11 @@ from __future__ import annotations
 from django.urls import reverse
 
 from broker import exceptions, upstream
-from broker.adapters import OPERATIONS
-from broker.adapters.base import Operation
 from broker.policy import CallFacts, decide_approved_write
 from broker.provider_calls import perform
 from broker.records import BrokerResult, CallRecord, refuse, touch
 from broker.selectors import connection_facts, connection_for, grant_facts
+from connections.providers import Operation, all_operations
 from consent import pending
 from consent.models import PendingAction
 
@@ -21,8 +20,7 @@ State = PendingAction.Status
 def downstream_request(*, operation: Operation, grant, params, body) -> dict:
     """The provider request as :func:`broker.provider_calls.perform` will send it, for the
     person to see before approving: method, URL and body (never a token)."""
-    payload = dict(body or {})
-    payload.update({k: v.format(**params) for k, v in operation.body_from_route.items()})
+    payload = operation.body(body, params)
     try:
         _connection, provider = connection_for(grant=grant, service=operation.service)
         base = provider.api_base_url if provider is not None else ""
@@ -34,7 +32,7 @@ def downstream_request(*, operation: Operation, grant, params, body) -> dict:
             operation.upstream_path,
             params,
             path_params=operation.path_params,
-            query={k: v.format(**params) for k, v in operation.upstream_query.items()},
+            query=operation.query(params),
         )
     except (ValueError, KeyError):
         url = operation.upstream_path
@@ -91,7 +89,7 @@ def pending_action_perform(*, action_id: int) -> str:
     action, claimed = pending.claim(action_id=action_id)
     if not claimed:
         return action.status if action is not None else "missing"
-    operation = OPERATIONS.get(action.operation)
+    operation = all_operations().get(action.operation)
     grant = action.grant
     record = CallRecord(operation=action.operation, scope=action.scope, service=action.service)
     record.resource = action.resource

@@ -5,7 +5,8 @@ passes the time, and gets a :class:`Decision`. The checks run in the order the p
 token, grant (suspended app, revoked, expired), scope, connection, resource, session or
 background, then whether a write must wait for the person.
 
-Resource ids are compared in canonical form (:func:`canonical_resource`); anything that does not
+Resource ids are compared in the canonical form of their kind (``connections.providers.kinds``,
+the one canonicaliser the consent screen stores selections through too); anything that does not
 canonicalise (encoded slashes, dot segments, non-ASCII look-alikes) is refused rather than guessed.
 """
 
@@ -19,15 +20,6 @@ from connections.providers.kinds import canonical
 
 BACKGROUND_SCOPE = "agents.jobs.background"
 UNATTENDED_WRITES_SCOPE = "agents.actions.unattended_writes"
-
-
-def canonical_resource(kind: str, raw: str | None) -> str | None:
-    """The canonical id of a resource, or None if ``raw`` is not a well-formed id of ``kind``.
-
-    The one canonicaliser of each kind lives with the resource kinds
-    (:mod:`connections.providers.kinds`); the consent screen stores selections through it too.
-    """
-    return canonical(kind, raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,20 +134,20 @@ def check_resource(grant: GrantFacts, call: CallFacts) -> tuple[Refusal | None, 
         return None, ""
     selected = selection_for(grant, call.scope)
     if call.resource_parents is not None:
-        parents = {canonical_resource(call.resource_kind, p) for p in call.resource_parents}
+        parents = {canonical(call.resource_kind, p) for p in call.resource_parents}
         if not (parents - {None}) & selected:
             return Refusal(
                 "resource_not_granted",
                 "This file is not in a folder the person selected for this app.",
             ), ""
-        return None, canonical_resource("file", call.resource) or ""
-    canonical = canonical_resource(call.resource_kind, call.resource)
-    if canonical is None or canonical not in selected:
+        return None, canonical("file", call.resource) or ""
+    resource = canonical(call.resource_kind, call.resource)
+    if resource is None or resource not in selected:
         return Refusal(
             "resource_not_granted",
             f"This {call.resource_kind} is not one the person selected for this app.",
         ), ""
-    return None, canonical
+    return None, resource
 
 
 def _insufficient(scope: str) -> Refusal:

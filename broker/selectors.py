@@ -23,8 +23,9 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from apps_registry.models import App
 from broker import exceptions, gateway
-from broker.policy import ConnectionFacts, GrantFacts, TokenFacts, canonical_resource
+from broker.policy import ConnectionFacts, GrantFacts, TokenFacts
 from connections.models import Connection
+from connections.providers.kinds import canonical
 from connections.refresh import TOKEN_READ_FIELDS
 from consent.catalog import get_scope
 from consent.models import Grant
@@ -285,7 +286,7 @@ def grant_facts(grant, *, only_scope: str | None = None) -> GrantFacts:
         scope = get_scope(scope_name)
         if scope is None or scope.resource_kind is None:
             continue
-        ids = {canonical_resource(scope.resource_kind, item.get("id")) for item in items or ()}
+        ids = {canonical(scope.resource_kind, item.get("id")) for item in items or ()}
         resources[scope_name] = frozenset(ids - {None})
     return GrantFacts(
         scopes=frozenset(grant.scopes or ()),

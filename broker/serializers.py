@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from broker.adapters.base import Operation
+from connections.providers.operations import Operation
 
 
 class ErrorBodySerializer(serializers.Serializer):

@@ -4,16 +4,16 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from broker import views
-from broker.adapters import ADAPTERS
+from connections.providers import all_operations
 
 app_name = "broker"
 
 
-def _operation_urls(adapters=ADAPTERS):
+def operation_urls(operations):
+    """One route per operation path, its view serving each method declared on it."""
     by_route = defaultdict(list)
-    for adapter in adapters:
-        for operation in adapter.operations:
-            by_route[operation.route].append(operation)
+    for operation in operations:
+        by_route[operation.route].append(operation)
     return [
         path(route, views.operation_view(route, ops).as_view(), name=ops[0].name)
         for route, ops in by_route.items()
@@ -25,7 +25,7 @@ urlpatterns = [
     path("token", views.TokenView.as_view(), name="token"),
     path("actions/<int:action_id>", views.ActionView.as_view(), name="action"),
     path("jobs/check", views.JobCheckView.as_view(), name="jobs-check"),
-    *_operation_urls(),
+    *operation_urls(all_operations().values()),
     path("schema/", SpectacularAPIView.as_view(urlconf="broker.urls_schema"), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="broker:schema"), name="docs"),
     re_path(r"^", views.NotFoundView.as_view(), name="not-found"),

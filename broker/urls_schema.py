@@ -4,11 +4,15 @@ the built-in operations (an operator's data-declared providers are theirs to doc
 from django.urls import include, path
 
 from broker import urls as broker_urls
-from broker.adapters import BUILTIN
+from connections.providers import BUILTIN, all_operations
 
-_ops = {op.name for adapter in broker_urls.ADAPTERS for op in adapter.operations}
+_ops = set(all_operations())
 _other = [p for p in broker_urls.urlpatterns if getattr(p, "name", None) not in _ops]
 # The catch-all not-found route stays last.
-_builtin = _other[:-1] + broker_urls._operation_urls(BUILTIN) + _other[-1:]
+_builtin = (
+    _other[:-1]
+    + broker_urls.operation_urls(op for spec in BUILTIN for op in spec.operations)
+    + _other[-1:]
+)
 
 urlpatterns = [path("api/v1/", include((_builtin, broker_urls.app_name)))]

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from broker import services
-from broker.adapters.base import Operation
 from broker.serializers import (
     ErrorSerializer,
     JobCheckRequestSerializer,
@@ -23,6 +22,7 @@ from broker.serializers import (
     TokenInfoSerializer,
     request_serializer,
 )
+from connections.providers.operations import Operation
 
 ERRORS = {
     code: OpenApiResponse(ErrorSerializer, description=description)
@@ -80,7 +80,7 @@ def _handler(operation: Operation):
             201: ObjectResultSerializer,
             202: OpenApiResponse(PendingActionEnvelopeSerializer, description="Held for approval"),
         }
-    elif operation.list_filter is not None or operation.pagination is not None:
+    elif operation.is_list:
         ok = {200: ListResultSerializer}
     else:
         ok = {200: ObjectResultSerializer}

@@ -2,7 +2,8 @@
 
 GitHub answers ``200`` even for errors (``error=bad_refresh_token``), Slack answers
 ``{"ok": false, "error": ...}`` and nests user tokens under ``authed_user``, Google speaks RFC 6749.
-:func:`parse_token_response` turns all of them into one :class:`TokenSet` or one error. Error
+:func:`parse_token_response` turns all of them into one :class:`TokenSet` or one error. How each
+provider revokes is its declaration's strategy (``connections.providers.revocation``). Error
 messages never contain the response body (it may hold a token).
 """
 
@@ -168,38 +169,13 @@ def refresh(spec: ProviderSpec, *, refresh_token: str) -> TokenSet:
 
 
 def revoke(spec: ProviderSpec, *, access_token: str | None, refresh_token: str | None) -> None:
-    """Revoke at the provider, in its own way. Raise TokenEndpointError when it did not work."""
+    """Revoke at the provider, as its declaration's strategy says (``spec.revocation``). Raise
+    TokenEndpointError when it did not work."""
     client_id, secret = client_credentials(spec.id)
-    if spec.dialect == "github" and not spec.is_sandbox:
-        # GitHub: DELETE /applications/{client_id}/grant revokes every token of the grant.
-        response = _send(
-            spec,
-            "DELETE",
-            spec.revoke_url.format(client_id=client_id),
-            json_body={"access_token": access_token},
-            basic=(client_id, secret),
-            headers={"Accept": "application/vnd.github+json"},
-        )
-        ok = response.status in {204, 404}
-    elif spec.dialect == "slack" and not spec.is_sandbox:
-        response = _send(spec, "POST", spec.revoke_url, bearer=access_token)
-        body = response.json_or_none() or {}
-        ok = response.status == 200 and (
-            body.get("ok") is True or body.get("error") in {"invalid_auth", "token_revoked"}
-        )
-    else:
-        # RFC 7009 (Google, the sandbox): revoking the refresh token ends the whole grant.
-        token = refresh_token or access_token
-        response = _send(
-            spec,
-            "POST",
-            spec.revoke_url,
-            data={"token": token, "client_id": client_id, "client_secret": secret},
-        )
-        # Google answers 400 invalid_token for a token that is already gone: nothing to revoke.
-        body = response.json_or_none() or {}
-        ok = response.status == 200 or (
-            response.status == 400 and body.get("error") == "invalid_token"
-        )
-    if not ok:
+    request = spec.revocation.request(
+        spec.revoke_url, client_id=client_id, secret=secret, access_token=access_token,
+        refresh_token=refresh_token,
+    )  # fmt: skip
+    response = _send(spec, request.method, request.url, **request.options)
+    if not spec.revocation.succeeded(response.status, response.json_or_none() or {}):
         raise TokenEndpointError(f"{spec.name} refused the revocation (HTTP {response.status}).")

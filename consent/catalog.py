@@ -61,26 +61,12 @@ SERVICES: dict[str, Service] = {
 }
 
 # What each provider scope lets whoever holds it do, in the provider's own words, shown beside the
-# raw name on the consent screen. The platform holds the provider scope; apps get only what the
-# platform scope allows, enforced on every call.
+# raw name on the consent screen: each provider's declaration says it (``scope_words``). The
+# platform holds the provider scope; apps get only what the platform scope allows.
 PROVIDER_SCOPE_WORDS: dict[str, str] = {
-    "repo": "Full control of private repositories (read and write code, issues and settings)",
-    "public_repo": "Read and write public repositories",
-    "read:user": "Read your GitHub profile",
-    "user:email": "Read your e-mail addresses",
-    "read:org": "Read your organisation memberships",
-    "channels:read": "View basic information about public channels",
-    "channels:history": "View messages in public channels",
-    "groups:read": "View basic information about private channels",
-    "chat:write": "Send messages as you",
-    "users:read": "View people in your workspace",
-    "openid": "Confirm who you are",
-    "email": "See your e-mail address",
-    "profile": "See your basic profile",
-    "https://www.googleapis.com/auth/drive.readonly": "See and download all your Google Drive files",
-    "https://www.googleapis.com/auth/drive.file": (
-        "See, edit, create and delete only the Drive files it creates or opens"
-    ),
+    name: words
+    for spec in reversed(declared())  # the first declaration that words a scope wins
+    for name, words in spec.scope_words.items()
 }
 
 

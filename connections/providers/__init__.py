@@ -21,9 +21,11 @@ from django.utils.module_loading import import_string
 from connections.providers.base import Listing, Paging, Profile, ProviderSpec, sandbox_flavour
 from connections.providers.github import GITHUB
 from connections.providers.google import GOOGLE
+from connections.providers.operations import Operation
 from connections.providers.slack import SLACK
 
 __all__ = [
+    "BUILTIN",
     "GITHUB",
     "GOOGLE",
     "SANDBOX_GITHUB",
@@ -31,21 +33,27 @@ __all__ = [
     "SANDBOX_SLACK",
     "SLACK",
     "Listing",
+    "Operation",
     "Paging",
     "Profile",
     "ProviderSpec",
     "UnknownProvider",
+    "all_operations",
     "all_providers",
     "available_providers",
     "client_credentials",
     "declared",
     "get_provider",
+    "service_declarations",
 ]  # fmt: skip
 
 
 class UnknownProvider(LookupError):
     pass
 
+
+# The providers that ship with the platform (the API schema documents their operations).
+BUILTIN = (GITHUB, SLACK, GOOGLE)
 
 # Sandbox flavours: URLs are relative paths here, resolved against SANDBOX_BASE_URL.
 SANDBOX_GITHUB = sandbox_flavour(GITHUB, api_path="/sandbox/github")
@@ -79,10 +87,13 @@ def _declarations(paths: tuple[str, ...], generic: tuple) -> dict[str, ProviderS
     return registry
 
 
+def _settings_key() -> tuple[tuple[str, ...], tuple]:
+    """What the registry is built from, hashable: the registry is cached per value of it."""
+    return tuple(settings.CONNECTION_PROVIDERS), _frozen(getattr(settings, "GENERIC_PROVIDERS", ()))
+
+
 def _registered() -> dict[str, ProviderSpec]:
-    return _declarations(
-        tuple(settings.CONNECTION_PROVIDERS), _frozen(getattr(settings, "GENERIC_PROVIDERS", ()))
-    )
+    return _declarations(*_settings_key())
 
 
 def _frozen(value):
@@ -97,6 +108,33 @@ def declared() -> list[ProviderSpec]:
     """Every registered declaration, sandbox ones included whatever SANDBOX_ENABLED says, with
     unresolved URLs: what start-up (allauth classes, URL patterns, the catalog) is built from."""
     return list(_registered().values())
+
+
+def service_declarations() -> list[ProviderSpec]:
+    """One declaration per service, the first registered: the one whose operations the broker
+    serves (a sandbox flavour carries the same operations as its real provider; the broker
+    picks the connection's provider per call)."""
+    return list(_by_service(*_settings_key()).values())
+
+
+def all_operations() -> dict[str, Operation]:
+    """Every registered broker operation by name, built-in and data-declared alike: the
+    broker's routes, MCP tools and start-up checks are generated from this."""
+    return _operations(*_settings_key())
+
+
+@cache
+def _by_service(paths: tuple[str, ...], generic: tuple) -> dict[str, ProviderSpec]:
+    by_service: dict[str, ProviderSpec] = {}
+    for spec in _declarations(paths, generic).values():
+        by_service.setdefault(spec.service, spec)
+    return by_service
+
+
+@cache
+def _operations(paths: tuple[str, ...], generic: tuple) -> dict[str, Operation]:
+    specs = _by_service(paths, generic).values()
+    return {op.name: op for spec in specs for op in spec.operations}
 
 
 def _resolve(spec: ProviderSpec) -> ProviderSpec:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from connections.providers.base import Paging
 
 T = TypeVar("T")
 
@@ -20,6 +19,23 @@ T = TypeVar("T")
 SLACK_AUTH_ERRORS = frozenset({"invalid_auth", "token_revoked", "token_expired", "not_authed"})
 SLACK_NOT_FOUND = frozenset({"channel_not_found", "not_in_channel"})
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """How a provider pages a list: ``link`` (RFC 8288 ``Link: rel="next"``, GitHub's page
+    number in ``param``) or ``cursor`` (a cursor in the body at ``next_path``, sent back as
+    ``param``). ``size`` is the page size asked for in ``size_param``: the consent screen's
+    listing asks for it, and the broker lets an app ask for up to it."""
+
+    style: str  # "link" | "cursor" | "none"
+    param: str = ""
+    size_param: str = ""
+    size: int = 100
+    next_path: tuple[str, ...] = ()
+
+
+NO_PAGING = Paging("none")
 
 
 class AuthRejected(Exception):
@@ -34,13 +50,19 @@ def dig(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
-def ok_false_error(dialect: str, body: Any) -> str | None:
-    """Slack's error code for a ``{"ok": false}`` body ("unknown_error" when it names none);
-    None for a body that is not an error, or a provider that does not speak this way."""
-    if dialect != "slack" or not isinstance(body, dict) or body.get("ok") is True:
+def ok_false(body: Any, ok_key: str = "ok") -> str | None:
+    """The error code of a ``{"ok": false, "error": ...}`` body ("unknown_error" when it names
+    none); None for a body that says it worked."""
+    if not isinstance(body, dict) or body.get(ok_key) is True:
         return None
     error = body.get("error")
     return str(error)[:60] if error else "unknown_error"
+
+
+def ok_false_error(dialect: str, body: Any) -> str | None:
+    """Slack's error code for a ``{"ok": false}`` body; None for a body that is not an error,
+    or a provider that does not speak this way."""
+    return ok_false(body) if dialect == "slack" else None
 
 
 def is_auth_rejection(dialect: str, status: int, body: Any = None) -> bool:

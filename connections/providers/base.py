@@ -14,20 +14,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True, slots=True)
-class Paging:
-    """How a provider pages a list: ``link`` (RFC 8288 ``Link: rel="next"``, GitHub) or
-    ``cursor`` (a cursor in the body at ``next_path``, sent back as ``param``)."""
-
-    style: str  # "link" | "cursor" | "none"
-    param: str = ""
-    size_param: str = ""
-    size: int = 100
-    next_path: tuple[str, ...] = ()
-
-
-NO_PAGING = Paging("none")
+from connections.providers.answers import NO_PAGING, Paging
+from connections.providers.operations import Operation
+from connections.providers.revocation import RFC7009, Revocation
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +74,27 @@ class ProviderSpec:
     # Google only returns a refresh token with access_type=offline; without one the connection
     # would die within the hour, so the connect flow refuses a response that lacks it.
     requires_refresh_token: bool = False
+    # How a disconnect tells the provider to forget the tokens (connections.providers.revocation).
+    revocation: Revocation = RFC7009
     # The provider rotates refresh tokens (a refresh answer carries a new one; the old is spent).
     rotates_refresh_tokens: bool = False
     extra_authorize_params: tuple[tuple[str, str], ...] = ()
     # Platform scope -> the provider scopes a connection must hold for it.
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Provider scope -> what it lets whoever holds it do, in words (shown on the consent screen).
+    scope_words: Mapping[str, str] = field(default_factory=dict)
     listings: tuple[Listing, ...] = ()
     profile: Profile | None = None
     # Discovery issuer of an OIDC provider (endpoints read from its metadata when not given).
     issuer: str = ""
     # Declared in a data file (connections.providers.generic), not in a module.
     generic: bool = False
+    # The broker operations of its service, with their answer handling
+    # (connections.providers.operations); sandbox flavours share the real provider's.
+    operations: tuple[Operation, ...] = ()
     # A data-declared provider also declares, as plain data, the platform scopes it backs
-    # (read by consent.catalog), its broker operations (read by broker.adapters) and the sentence
-    # people read about its service.
+    # (read by consent.catalog) and the sentence people read about its service.
     platform_scopes: tuple[Mapping, ...] = ()
-    operations: tuple[Mapping, ...] = ()
     service_sentence: str = ""
 
     @property
@@ -142,4 +136,5 @@ def sandbox_flavour(spec: ProviderSpec, *, api_path: str) -> ProviderSpec:
         token_url="/sandbox/oauth/token",
         revoke_url="/sandbox/oauth/revoke",
         api_base_url=api_path,
+        revocation=RFC7009,
     )

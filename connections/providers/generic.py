@@ -8,6 +8,7 @@ One entry per provider::
      "authorize_url": "...", "token_url": "...", "revoke_url": "...", "api_base_url": "...",
      "scope_delimiter": " ", "default_scopes": ["openid"],
      "scopes": {"services.acme.projects.read": ["projects:read"]},
+     "scope_words": {"projects:read": "See your projects"},
      "listings": [{"kind": "project", "path": "/projects", "items_path": ["items"],
                    "label_field": "name", "paging": {"style": "cursor", "param": "cursor",
                                                       "next_path": ["next_cursor"]}}],
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from connections.providers.base import Listing, Paging, Profile, ProviderSpec
+from connections.providers.operations import operation_from_data
 
 _REQUIRED = ("id", "name", "service", "api_base_url")
 
@@ -75,12 +77,15 @@ def from_data(entry: Mapping) -> ProviderSpec:
         pkce=bool(entry.get("pkce", True)),
         rotates_refresh_tokens=bool(entry.get("rotates_refresh_tokens", False)),
         scopes=scopes,
+        scope_words={str(k): str(v) for k, v in dict(entry.get("scope_words", {})).items()},
         listings=tuple(listings),
         profile=profile,
         issuer=str(entry.get("issuer", "")).rstrip("/"),
         generic=True,
         platform_scopes=tuple(dict(s) for s in entry.get("platform_scopes", ())),
-        operations=tuple(dict(o) for o in entry.get("operations", ())),
+        operations=tuple(
+            operation_from_data(str(entry["service"]), o) for o in entry.get("operations", ())
+        ),
         service_sentence=str(entry.get("on_your_behalf", f"act in {entry['name']} as you")),
     )
 

@@ -1,9 +1,13 @@
 import pytest
 
 from broker import exceptions
-from broker.adapters import ADAPTERS, BUILTIN, OPERATIONS, validate
+from broker.checks import validate
 from broker.upstream import build_url
+from connections.providers import BUILTIN, all_operations, service_declarations
 from connections.providers.kinds import KINDS
+
+ADAPTERS = service_declarations()
+OPERATIONS = all_operations()
 
 
 def test_declarations_are_consistent_with_the_catalog():

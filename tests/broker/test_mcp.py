@@ -13,12 +13,12 @@ from oauth2_provider.models import AccessToken
 
 from audit.actions import Action
 from audit.models import AuditEvent
-from broker.adapters import ADAPTERS
 from broker.mcp_tools import PENDING_ACTION_TOOL, ArgumentError, call_arguments, tools_for
+from connections.providers import all_operations
 from tests.broker.conftest import GH_READ, GH_WRITE, make_world
 from tests.broker.person import run_async
 
-OPERATIONS = [op for adapter in ADAPTERS for op in adapter.operations]
+OPERATIONS = list(all_operations().values())
 MCP_PATH = "/mcp"
 # Plain JSON-RPC on the stateless transport (the SDK client itself is used further down).
 RPC_HEADERS = {"HTTP_ACCEPT": "application/json, text/event-stream"}

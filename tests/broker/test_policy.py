@@ -11,10 +11,10 @@ from broker.policy import (
     ConnectionFacts,
     GrantFacts,
     TokenFacts,
-    canonical_resource,
     check_job,
     decide,
 )
+from connections.providers.kinds import canonical as canonical_resource
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=60)

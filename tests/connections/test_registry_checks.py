@@ -5,14 +5,15 @@ import dataclasses
 
 from django.core.management import call_command
 
-from broker.adapters import OPERATIONS
 from broker.checks import operation_errors
 from connections.checks import registry_errors
-from connections.providers import GITHUB, SLACK, declared
+from connections.providers import GITHUB, SLACK, all_operations, declared
 from connections.providers.base import Listing
 from connections.providers.kinds import KINDS
 from consent.catalog import CATALOG
 from consent.checks import registry_errors as catalog_registry_errors
+
+OPERATIONS = all_operations()
 
 
 def ids(errors):
