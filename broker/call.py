@@ -48,13 +48,17 @@ def broker_call(
     body: dict | None = None,
     handler=None,
     audience: str = API_AUDIENCE,
+    token=None,
 ) -> BrokerResult:
     """Run one brokered call end to end. ``operation`` is a provider operation, or None with a
     ``handler(token, grant, decision)`` for the platform's own endpoints (/me). ``audience``
-    names the protected resource the call came through (the REST API, or /mcp)."""
-    token = token_authenticate(
-        request=request, audience=audience, service=operation.service if operation else None
-    )
+    names the protected resource the call came through (the REST API, or /mcp). ``token``: the
+    request's bearer token, already authenticated for ``audience`` a moment ago in this same
+    request (the MCP endpoint does so before its JSON-RPC runs); otherwise it is read here."""
+    if token is None:
+        token = token_authenticate(
+            request=request, audience=audience, service=operation.service if operation else None
+        )
     name = operation.name if operation else name
     record = CallRecord(
         operation=name, scope=scope or "", service=operation.service if operation else ""

@@ -140,6 +140,9 @@ def mcp_endpoint(request):
         )
     if grant is None or not grant.is_live():
         return _unauthorized(request, "The person's approval for this app has ended.")
+    # The tool call runs in this request, a moment later: it uses this token instead of reading
+    # it again (broker_call still reads the grant's connection and checks everything else).
+    request.platform_token = token
     if len(request.body) > MAX_BODY:
         return JsonResponse({"error": "request_too_large"}, status=413)
     tools = _tools()
@@ -223,6 +226,7 @@ def run_tool(request, spec: ToolSpec, arguments: dict | None) -> types.CallToolR
             query=query,
             body=body,
             audience=audience.MCP,
+            token=getattr(request, "platform_token", None),
         )
     except ArgumentError as problem:
         return _error_result(exceptions.InvalidRequest(str(problem)))
