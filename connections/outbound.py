@@ -9,8 +9,10 @@ wire, so the rules live here once:
   ``Link: rel="next"`` pointing at another host, is refused before anything is sent.
 - **No redirects.** A 3xx is returned as it is, never followed: a redirect must not carry a token
   (or a client secret) anywhere, not even to another path on the same host.
-- **No environment.** ``trust_env`` is off: ``HTTPS_PROXY``, ``ALL_PROXY``, ``.netrc`` and
-  ``REQUESTS_CA_BUNDLE`` never decide where a token goes.
+- **No environment.** The transport is urllib3's pool, which reads nothing from the environment:
+  ``HTTPS_PROXY``, ``ALL_PROXY``, ``.netrc`` and ``REQUESTS_CA_BUNDLE`` never decide where a
+  token goes. (Not ``requests``: preparing each request through its session, hooks, cookies and
+  settings merge cost more CPU than the rest of a brokered call's provider request.)
 - **Bounded.** Connect and read timeouts, a total time limit for the whole answer, a size limit;
   retries with backoff only for idempotent requests; a ``429`` is reported, not retried into.
 - **One deadline per call, a bounded share of the web.** Inside :func:`call_budget` (every web
@@ -25,6 +27,7 @@ Errors never carry the response body or the request's credentials.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -32,11 +35,10 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import requests
+import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 
 
 class OutboundError(Exception):
@@ -103,7 +105,8 @@ class Response:
 
 
 _lock = threading.Lock()
-_session: requests.Session | None = None
+_session: urllib3.PoolManager | None = None
+USER_AGENT = f"agent-access-platform (urllib3/{urllib3.__version__})"
 
 # The deadline (time.monotonic()) of the call being served, when one is; see call_budget.
 _deadline: ContextVar[float | None] = ContextVar("outbound_deadline", default=None)
@@ -146,20 +149,18 @@ def reset_slots() -> None:
         _slots.clear()
 
 
-def session() -> requests.Session:
-    """The process's pooled session (keep-alive per provider host)."""
+def session() -> urllib3.PoolManager:
+    """The process's connection pool (keep-alive per provider host). It follows no redirect
+    and retries nothing by itself (this module decides both), and reads no proxy or CA bundle
+    from the environment."""
     global _session
     if _session is None:
         with _lock:
             if _session is None:
-                s = requests.Session()
                 pool = settings.OUTBOUND_POOL_SIZE
-                adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
-                s.mount("http://", adapter)
-                s.mount("https://", adapter)
-                # No proxy, netrc or CA bundle from the environment decides where tokens go.
-                s.trust_env = False
-                _session = s
+                _session = urllib3.PoolManager(
+                    num_pools=pool, maxsize=pool, block=False, retries=False
+                )
     return _session
 
 
@@ -168,8 +169,21 @@ def close_session() -> None:
     global _session
     with _lock:
         if _session is not None:
-            _session.close()
+            _session.clear()
             _session = None
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    # As HTTP clients have always sent it (requests' HTTPBasicAuth): latin-1, base64.
+    user, password = (v.encode("latin-1") if isinstance(v, str) else v for v in credentials)
+    return "Basic " + base64.b64encode(user + b":" + password).decode("ascii")
+
+
+def _with_params(url: str, params: Mapping[str, str] | None) -> str:
+    if not params:
+        return url
+    query = urlencode(params, doseq=True)
+    return url + ("&" if urlsplit(url).query else "?") + query
 
 
 def origin_of(url: str) -> str:
@@ -312,12 +326,26 @@ def _request(
     before_attempt,
 ) -> Response:
     method = method.upper()
-    sent = {"Accept": "application/json"}
+    sent = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT}  # fmt: skip
     sent.update(headers or {})
     if bearer is not None:
         sent["Authorization"] = f"Bearer {bearer}"
+    elif basic is not None:
+        sent["Authorization"] = _basic(basic)
+    body = None
+    if data is not None:
+        if isinstance(data, Mapping):
+            body = urlencode(data, doseq=True).encode()
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        else:
+            body = data.encode("utf-8") if isinstance(data, str) else data
+    elif json_body is not None:
+        body = json.dumps(json_body, allow_nan=False).encode()
+        sent.setdefault("Content-Type", "application/json")
     if content_type:
         sent["Content-Type"] = content_type
+    full_url = _with_params(url, params)
     if idempotent is None:
         idempotent = method in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
     attempts = 1 + (
@@ -339,46 +367,50 @@ def _request(
             connect, read = min(connect, total), min(read, total)
         deadline = started + total
         try:
-            with session().request(
+            answer = session().request(
                 method,
-                url,
+                full_url,
                 headers=sent,
-                params=params,
-                data=data,
-                json=json_body,
-                auth=basic,
-                timeout=(connect, read),
-                stream=True,
-                allow_redirects=False,
-            ) as answer:
+                body=body,
+                timeout=urllib3.Timeout(connect=connect, read=read),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+            try:
                 declared = answer.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise TooLarge(
                         "The service's answer is larger than the platform accepts.",
-                        status=answer.status_code,
+                        status=answer.status,
                     )
                 chunks, size = [], 0
-                for chunk in answer.iter_content(64 * 1024):
+                for chunk in answer.stream(64 * 1024, decode_content=True):
                     size += len(chunk)
                     if size > limit:
                         raise TooLarge(
                             "The service's answer is larger than the platform accepts.",
-                            status=answer.status_code,
+                            status=answer.status,
                         )
                     if time.perf_counter() > deadline:
                         raise Unreachable("The service did not answer in time.")
                     chunks.append(chunk)
-                result = Response(
-                    status=answer.status_code,
-                    content=b"".join(chunks),
-                    content_type=answer.headers.get("Content-Type", ""),
-                    headers=dict(answer.headers),
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
-                    url=url,
-                )
-        except requests.Timeout:
+            except BaseException:
+                answer.close()  # not read to the end: the connection must not be reused
+                raise
+            finally:
+                answer.release_conn()
+            result = Response(
+                status=answer.status,
+                content=b"".join(chunks),
+                content_type=answer.headers.get("Content-Type", ""),
+                headers=dict(answer.headers),
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                url=url,
+            )
+        except urllib3.exceptions.TimeoutError:
             failure: OutboundError = Unreachable("The service did not answer in time.")
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             failure = Unreachable(f"The service could not be reached ({type(exc).__name__}).")
         except Unreachable as exc:
             failure = exc
