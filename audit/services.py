@@ -194,7 +194,11 @@ _APPEND_SQL = (
 
 def _hmac_pads() -> tuple[bytes, bytes]:
     """(key XOR opad, key XOR ipad), the two halves of HMAC-SHA256's key schedule."""
-    key = chain_key()
+    return _pads_of(chain_key())
+
+
+@functools.lru_cache(maxsize=4)  # per key: a test or a rotation changes AUDIT_CHAIN_KEY
+def _pads_of(key: bytes) -> tuple[bytes, bytes]:
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
     key = key.ljust(64, b"\0")
