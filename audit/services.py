@@ -192,6 +192,24 @@ _APPEND_SQL = (
 )
 
 
+# Only these need the field's own preparation for the driver (JSON, an IP address); every other
+# column's value is already what the driver sends (str, int, bool, None: see record_event).
+_PREPARED = frozenset(
+    f.attname
+    for f in _SQL_FIELDS
+    if f.get_internal_type() in {"JSONField", "GenericIPAddressField"}
+)
+
+
+def _db_values(event: AuditEvent) -> list:
+    return [
+        f.get_db_prep_save(getattr(event, f.attname), connection)
+        if f.attname in _PREPARED
+        else getattr(event, f.attname)
+        for f in _SQL_FIELDS
+    ]
+
+
 def _hmac_pads() -> tuple[bytes, bytes]:
     """(key XOR opad, key XOR ipad), the two halves of HMAC-SHA256's key schedule."""
     return _pads_of(chain_key())
@@ -235,7 +253,7 @@ def _stored(event: AuditEvent, row) -> None:
 
 def _append_postgresql(event: AuditEvent) -> None:
     before, after = _around_time(event)
-    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS]
+    values = _db_values(event)
     with connection.cursor() as cursor:
         cursor.execute(
             _APPEND_SQL, [_CHAIN_LOCK_ID, GENESIS_HASH, *values, *_hmac_pads(), before, after]
@@ -308,9 +326,7 @@ def _append_batch(events: list[AuditEvent]) -> None:
     params: list = [_CHAIN_LOCK_ID]
     for event in events:
         params.extend(_around_time(event))
-        params.extend(
-            f.get_db_prep_save(getattr(event, f.attname), connection) for f in _SQL_FIELDS
-        )
+        params.extend(_db_values(event))
     params.extend([GENESIS_HASH, *_hmac_pads()])
     with connection.cursor() as cursor:
         cursor.execute(_batch_sql(len(events)), params)
