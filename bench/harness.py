@@ -173,13 +173,13 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def server_cpu(name: str) -> tuple[float, float]:
-    """CPU seconds used so far by a server's process tree (its reaped workers included) and by the
-    PostgreSQL backends serving its database (Linux /proc; zeros elsewhere)."""
+def server_cpu(name: str) -> tuple[float, dict]:
+    """CPU seconds used so far by a server's process tree (its reaped workers included), and per
+    PostgreSQL backend serving its database (Linux /proc; nothing elsewhere): see cpu_delta."""
     pid, db = SERVERS.get(name, (None, None))
     if pid is None or not os.path.isdir("/proc"):
-        return 0.0, 0.0
-    parents, web, pg = {}, 0.0, 0.0
+        return 0.0, {}
+    parents, web, pg = {}, 0.0, {}
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     stats = {p: _stat(p) for p in pids}
     for p, st in stats.items():
@@ -205,8 +205,16 @@ def server_cpu(name: str) -> tuple[float, float]:
             except OSError:
                 continue
             if cmd.startswith(b"postgres:") and f" {db} ".encode() in cmd:
-                pg += sum(int(x) for x in st[11:13])
-    return web / _TICK, pg / _TICK
+                pg[p] = sum(int(x) for x in st[11:13]) / _TICK
+    return web / _TICK, pg
+
+
+def cpu_delta(before: tuple[float, dict], after: tuple[float, dict]) -> tuple[float, float]:
+    """(server, PostgreSQL) CPU seconds between two server_cpu readings. A backend that exited
+    in between (idle connections close after CONN_MAX_AGE) loses what it used since ``before``:
+    the PostgreSQL figure is a lower bound."""
+    pg = sum(max(0.0, used - before[1].get(p, 0.0)) for p, used in after[1].items())
+    return after[0] - before[0], pg
 
 
 def start_profile(name: str, seconds: float):
@@ -278,9 +286,9 @@ def load_windows(
                 t["lat"] += r["latencies_ms"]
                 for k, v in r["statuses"].items():
                     t["statuses"][k] = t["statuses"].get(k, 0) + v
-            cpu1 = server_cpu(name)
-            t["cpu"] += cpu1[0] - cpu0[0]
-            t["pg"] += cpu1[1] - cpu0[1]
+            web_s, pg_s = cpu_delta(cpu0, server_cpu(name))
+            t["cpu"] += web_s
+            t["pg"] += pg_s
             t["seconds"] += max(json.loads(out)["seconds"], duration)
     for t in totals.values():
         t["rps"] = t["ok"] / t["seconds"] if t["seconds"] else 0.0
@@ -680,7 +688,8 @@ def main() -> None:
         bare_token = secrets.token_urlsafe(24)
         ctx = {"world": world, "fake_port": fake_port, "fake_url": fake_url, "env": env,
                "dot": dot_world, "bare_token": bare_token, "procs": procs,
-               "servers": SERVERS, "server_cpu": server_cpu}  # fmt: skip
+               "servers": SERVERS, "server_cpu": server_cpu,
+               "cpu_delta": cpu_delta}  # fmt: skip
         ctx["platform"] = free_port()
         web = gunicorn(procs, env, ctx["platform"])
         SERVERS["broker"] = SERVERS["platform"] = (web.pid, bench_db)

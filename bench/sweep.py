@@ -134,7 +134,7 @@ def run(ctx, n: int, report, *, timeout: float = 600) -> None:
                 break
             time.sleep(0.2)
         elapsed = time.perf_counter() - t0
-        cpu1 = server_cpu("worker")
+        worker_s, pg_s = ctx["cpu_delta"](cpu0, server_cpu("worker"))
         time.sleep(1)  # anything refreshed twice would show up now
         stats = fake_stats(ctx["fake_url"])
         failed = Connection.objects.filter(pk__in=ids).exclude(status="active").count()
@@ -153,8 +153,8 @@ def run(ctx, n: int, report, *, timeout: float = 600) -> None:
         f"failed {failed}, fake saw {stats.get('refreshes')} refreshes, "
         f"{stats.get('refresh_tokens_reused')} reused, at most "
         f"{stats.get('max_token_requests_in_flight')} in flight; fake alone {alone:.1f} s\n"
-        f"    CPU/refresh {1000 * (cpu1[0] - cpu0[0]) / max(done, 1):.1f} ms (worker) + "
-        f"PostgreSQL {1000 * (cpu1[1] - cpu0[1]) / max(done, 1):.1f} ms"
+        f"    CPU/refresh {1000 * worker_s / max(done, 1):.1f} ms (worker) + "
+        f"PostgreSQL {1000 * pg_s / max(done, 1):.1f} ms"
     )
     budget = n * 60 / 10000
     report(f"refresh sweep, {n} connections", elapsed, "s", "fake provider alone", alone,
