@@ -29,14 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from consent.approval_plan import ChoiceError, resolve_approval
 from consent.catalog import CATALOG
 from consent.engine import (
     AppInfo,
-    ChoiceError,
     ConnectionInfo,
     GrantInfo,
     decide,
-    resolve_approval,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -49,7 +49,7 @@ def _send(*, operation, connection, url, data, content_type, json_body, record, 
         record.upstream_status = response.status
         record.upstream_ms = (record.upstream_ms or 0) + response.elapsed_ms
         if response.status == 401 or (
-            method is None and operation.rejects_token(response.status, response.json_or_none())
+            method is None and operation.rejects_token(response.status, response.json_or_none)
         ):
             raise answers.AuthRejected()
         return response

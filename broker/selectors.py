@@ -26,7 +26,7 @@ from broker import exceptions, gateway
 from broker.policy import ConnectionFacts, GrantFacts, TokenFacts
 from connections.models import Connection
 from connections.providers.kinds import canonical
-from connections.refresh import TOKEN_READ_FIELDS
+from connections.token_use import TOKEN_READ_FIELDS
 from consent.catalog import get_scope
 from consent.models import Grant
 

@@ -8,6 +8,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.checks import Error, register
 
+from connections.providers import declarations_of
 from connections.providers.kinds import KINDS
 
 
@@ -51,8 +52,6 @@ def registry_errors(declarations) -> list[Error]:
 
 @register()
 def check_registry(app_configs=None, **kwargs):
-    from connections.providers import declarations_of
-
     try:
         declarations = declarations_of(
             settings.CONNECTION_PROVIDERS, getattr(settings, "GENERIC_PROVIDERS", ())

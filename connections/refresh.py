@@ -1,5 +1,5 @@
-"""Provider access tokens for use, and their refresh: once per expiry, with no transaction open
-while the provider is called.
+"""Refreshing provider access tokens: once per expiry, with no transaction open while the
+provider is called (tokens for use are :mod:`connections.token_use`'s, which calls this).
 
 A refresh is a lease on the connection's row:
 
@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.actions import Action, ActorType, Outcome
@@ -40,7 +40,6 @@ from connections.exceptions import (
     ProviderUnavailable,
     RefreshInProgress,
     TokenEndpointError,
-    TokenRejected,
 )
 from connections.models import Connection
 from connections.providers import UnknownProvider, get_provider
@@ -49,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 # A token this close to its expiry is refreshed before use (clock skew and request time).
 EXPIRY_SKEW = timedelta(seconds=30)
-LAST_USED_GRANULARITY = timedelta(seconds=60)
 # How often a caller waiting on another process's refresh re-reads the row.
 POLL_SECONDS = 0.05
 
@@ -110,10 +108,7 @@ def set_tokens(connection: Connection, tokens, *, keep_refresh: bool) -> None:
     connection.refresh_lease_until = None
 
 
-# --- tokens for use -----------------------------------------------------------------------------
-
-
-def _raise_unless_usable(row: Connection) -> None:
+def raise_unless_usable(row: Connection) -> None:
     if row.status != Connection.Status.ACTIVE:
         raise ConnectionNeedsReauthorization(
             "The connection was disconnected." if row.status == Connection.Status.REVOKED else None,
@@ -121,128 +116,10 @@ def _raise_unless_usable(row: Connection) -> None:
         )
 
 
-def _valid_for(row: Connection, margin: timedelta) -> bool:
+def valid_for(row: Connection, margin: timedelta) -> bool:
     if not row.access_token:
         return False
     return row.token_expires_at is None or row.token_expires_at > timezone.now() + margin
-
-
-TOKEN_READ_FIELDS = _TOKEN_READ_FIELDS = (
-    "id", "user_id", "provider", "status", "access_token", "token_expires_at", "last_used_at",
-    "token_rejected_at", "call_failures",
-)  # fmt: skip
-
-
-def _mark_used(connection_id: int, *, last_used_at=None) -> None:
-    """Mark the connection used, at most once per ``LAST_USED_GRANULARITY`` (people see it to the
-    minute). ``last_used_at`` is the value just read from the row: when it is recent enough the
-    statement is skipped altogether, so most calls pay no write, round trip or commit; otherwise
-    the UPDATE carries the same condition, so concurrent callers write it once."""
-    now = timezone.now()
-    if last_used_at is not None and now - last_used_at < LAST_USED_GRANULARITY:
-        return
-    Connection.objects.filter(pk=connection_id).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY)
-    ).update(last_used_at=now)
-
-
-def connection_load_for_use(*, connection_id: int) -> Connection | None:
-    """The connection as it is now, with just what :func:`get_valid_access_token` needs (and what
-    a caller checks first: owner, provider, status). Pass it back with ``current=True`` so that
-    one read serves the caller's checks and the token (the broker's hot path); the refresh
-    token is not loaded (a refresh re-reads the whole row under its lock)."""
-    found = list(Connection.objects.only(*_TOKEN_READ_FIELDS).filter(pk=connection_id)[:1])
-    return found[0] if found else None
-
-
-def _remember(connection: Connection, row: Connection) -> None:
-    """Keep the caller's in-memory connection in step with the row, so that its next request in
-    the same call uses the new token instead of meeting a second 401 (one refresh per expiry)."""
-    if connection is not row:
-        connection.access_token = row.access_token
-        connection.token_expires_at = row.token_expires_at
-        connection.token_rejected_at = row.token_rejected_at
-
-
-def get_valid_access_token(
-    connection: Connection,
-    *,
-    force_refresh: bool = False,
-    current: bool = False,
-    rejected_token: str | None = None,
-    deadline: float | None = None,
-) -> str:
-    """A usable provider access token for ``connection``, refreshed on demand.
-
-    ``rejected_token`` (the broker, after a provider 401 on that token) refreshes once, unless
-    another caller already replaced it; if that token is itself the product of a refresh the
-    provider rejected before, :class:`TokenRejected` is raised instead of refreshing again (each
-    refresh rotates the refresh token). ``force_refresh`` without it means "the current token".
-    ``current`` says ``connection`` was just read by :func:`connection_load_for_use` in this same
-    request, so it is not read again. ``deadline`` (``time.monotonic()``) bounds the wait for
-    another caller's refresh. Raises ConnectionNeedsReauthorization, ProviderUnavailable or
-    TokenRejected.
-    """
-    forced = force_refresh or rejected_token is not None
-    if current and not forced and connection.get_deferred_fields().isdisjoint(_TOKEN_READ_FIELDS):
-        row = connection
-    else:
-        # Only what this decision reads (the refresh re-reads the whole row under its lock).
-        row = Connection.objects.only(*_TOKEN_READ_FIELDS).get(pk=connection.pk)
-    _raise_unless_usable(row)
-    if forced:
-        seen = rejected_token if rejected_token is not None else row.access_token
-        if row.access_token and row.access_token != seen:
-            _remember(connection, row)  # someone refreshed since that token was handed out
-            return row.access_token
-        if row.token_rejected_at is not None:
-            raise TokenRejected(connection=row)
-    elif _valid_for(row, EXPIRY_SKEW):
-        _mark_used(row.pk, last_used_at=row.last_used_at)
-        return row.access_token
-    token = connection_refresh(
-        connection=row,
-        unless_valid_for=None if forced else EXPIRY_SKEW,
-        seen_access_token=seen if forced else None,
-        deadline=deadline,
-    )
-    _remember(connection, Connection.objects.only(*_TOKEN_READ_FIELDS).get(pk=row.pk))
-    _mark_used(row.pk)
-    return token
-
-
-def connection_token_rejected(*, connection: Connection, token: str) -> None:
-    """The provider answered 401 to ``token`` although it was just refreshed: remember it on the
-    row (so the next 401 on it is reported without another refresh) and count the failure."""
-    reason = "The service rejects the connection's new token (HTTP 401 after a refresh)."
-    with transaction.atomic():
-        row = Connection.objects.select_for_update().filter(pk=connection.pk).first()
-        if row is None or row.access_token != token:
-            return
-        if row.token_rejected_at is None:
-            row.token_rejected_at = timezone.now()
-            row.save(update_fields=["token_rejected_at"])
-    connection_call_failed(connection_id=connection.pk, reason=reason)
-    connection.token_rejected_at = row.token_rejected_at
-
-
-def connection_call_failed(*, connection_id: int, reason: str) -> None:
-    """A brokered call failed at the provider (timeout, 5xx, rejected token): one UPDATE."""
-    Connection.objects.filter(pk=connection_id).update(
-        call_failures=F("call_failures") + 1,
-        last_failure_reason=reason[:500],
-        last_failure_at=timezone.now(),
-    )
-
-
-def connection_call_succeeded(*, connection: Connection) -> None:
-    """A brokered call worked: clear the failure count (no write when there was none)."""
-    if getattr(connection, "call_failures", 0):
-        Connection.objects.filter(pk=connection.pk, call_failures__gt=0).update(call_failures=0)
-        connection.call_failures = 0
-
-
-# --- refresh ------------------------------------------------------------------------------------
 
 
 def _backoff(failures: int) -> timedelta:
@@ -270,7 +147,7 @@ def _claim(
     now = timezone.now()
     with transaction.atomic():
         row = Connection.objects.select_for_update().select_related("user").get(pk=connection_id)
-        _raise_unless_usable(row)
+        raise_unless_usable(row)
         if (
             seen_access_token is not None
             and row.access_token
@@ -280,7 +157,7 @@ def _claim(
         if (
             seen_access_token is None
             and unless_valid_for is not None
-            and _valid_for(row, unless_valid_for)
+            and valid_for(row, unless_valid_for)
         ):
             raise _Done(row.access_token)
         if (
@@ -290,7 +167,7 @@ def _claim(
         ):
             return None
         if not row.refresh_token:
-            if seen_access_token is None and _valid_for(row, timedelta(0)):
+            if seen_access_token is None and valid_for(row, timedelta(0)):
                 raise _Done(row.access_token)
             return row  # no lease needed: there is nothing to call
         row.refresh_lease_id = lease_id

@@ -24,12 +24,6 @@ class Resource:
     private: bool | None = field(default=None, compare=False)
 
 
-def canonical_id(kind: str, raw: str) -> str:
-    """The canonical form of a resource id (the one canonicaliser, ``providers.kinds``); raises
-    ValueError with a sentence when ``raw`` is not an id of ``kind``."""
-    return canonical_or_error(kind, raw)
-
-
 def _get(spec, url: str, token: str, params: dict | None = None) -> outbound.Response:
     """One listing request through the outbound client: only on the provider's own hosts, so a
     ``Link: rel="next"`` elsewhere is refused before the token is sent."""
@@ -87,7 +81,7 @@ def _item(listing, item) -> Resource | None:
     raw = item.get(listing.id_field)
     label = item.get(listing.label_field) if listing.label_field else raw
     return Resource(
-        canonical_id(listing.kind, raw),
+        canonical_or_error(listing.kind, raw),
         f"{listing.label_prefix}{label or raw}",
         bool(item[listing.private_field])
         if listing.private_field and listing.private_field in item

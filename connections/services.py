@@ -21,22 +21,24 @@ from connections.exceptions import TokenEndpointError
 from connections.models import Connection
 from connections.providers import ProviderSpec, get_provider
 
-# The token getter and refresh live in connections.refresh; they are this layer's public
-# interface (docs/architecture.md), so they are named here too.
+# The token getter (connections.token_use) and refresh (connections.refresh) are this layer's
+# public interface (docs/architecture.md), so they are named here too.
 from connections.refresh import (  # noqa: F401
     EXPIRY_SKEW,
-    connection_call_failed,
-    connection_call_succeeded,
-    connection_load_for_use,
     connection_refresh,
     connection_refresh_if_due,
-    connection_token_rejected,
     due_for_refresh_ids,
-    get_valid_access_token,
     record_connection_event,
     set_tokens,
 )
 from connections.signals import connection_revoked
+from connections.token_use import (  # noqa: F401
+    connection_call_failed,
+    connection_call_succeeded,
+    connection_load_for_use,
+    connection_token_rejected,
+    get_valid_access_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +89,9 @@ def connection_start(
     held = connection.scopes if connection else []
     requested = _unique([*spec.default_scopes, *held, *scopes])
     auth_params = provider.get_auth_params()
-    if connection is not None and spec.dialect != "slack":
+    if connection is not None and spec.login_hint:
+        # The provider's page offers the account being upgraded, not whoever is signed in there.
         auth_params["login_hint"] = connection.login or connection.provider_account_id
-    if connection is not None and spec.dialect == "oauth2":
-        auth_params["include_granted_scopes"] = "true"
     intent = {
         "intent": "upgrade" if connection else "connect",
         "connection_id": connection.pk if connection else None,

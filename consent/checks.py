@@ -182,23 +182,6 @@ def catalog_errors(
     return errors
 
 
-def _provider_services() -> dict[str, str]:
-    """The catalog's own provider table, overlaid with the registered providers' services (so a
-    registry entry that serves another service than the catalog assumes is caught)."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    mapping = dict(default_catalog.PROVIDER_SERVICES)
-    for path in getattr(settings, "CONNECTION_PROVIDERS", ()):
-        try:
-            spec = import_string(path)
-        except ImportError:
-            continue  # connections' own check reports a broken registry entry
-        if getattr(spec, "id", None) and getattr(spec, "service", None):
-            mapping[spec.id] = spec.service
-    return mapping
-
-
 def registry_errors(catalog, declarations) -> list[Error]:
     """The catalog against the provider declarations: every narrowable scope's resource kind is
     listed by a provider of its service (E020), and providers map only scopes that exist (E021)."""
@@ -249,7 +232,7 @@ def check_catalog(app_configs=None, **kwargs):
     return catalog_errors(
         default_catalog.CATALOG.values(),
         default_catalog.SERVICES,
-        _provider_services(),
+        default_catalog.PROVIDER_SERVICES,
         default_catalog.RESOURCE_KINDS,
         declared_names=(default_catalog.BACKGROUND_SCOPE, default_catalog.UNATTENDED_WRITES_SCOPE),
     )

@@ -9,7 +9,7 @@ class Grant(models.Model):
     """What one person allowed one app to do. One grant per person and app; it grows and shrinks.
 
     ``connections`` maps a service id to the id of the connection the person picked for it.
-    ``resources`` maps a scope name to the selected resources: ``[{"id": canonical_id,
+    ``resources`` maps a scope name to the selected resources: ``[{"id": canonical id,
     "label": display_name}, ...]``; ids are in the provider's canonical form (see the broker).
     """
 

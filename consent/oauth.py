@@ -24,8 +24,8 @@ from oauthlib.oauth2.rfc6749 import errors
 from apps_registry.oauth import PlatformOAuth2Validator
 from consent import rar
 from consent.catalog import BACKGROUND_SCOPE
-from consent.engine import token_lifetime, token_scopes
 from consent.models import Grant
+from consent.token_limits import token_lifetime, token_scopes
 
 USER_GRANT_TYPES = ("authorization_code", "refresh_token")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from connections.resources import canonical_id
+from connections.providers.kinds import canonical_or_error
 from consent.catalog import AUTHORIZATION_DETAILS_TYPES, CATALOG, Access
 
 ACTIONS = ("read", "write")
@@ -97,7 +97,7 @@ def parse(raw: str | None) -> tuple[Detail, ...]:
             raise InvalidAuthorizationDetails(f"{where} needs an identifier (a string).")
         _service, kind = AUTHORIZATION_DETAILS_TYPES[type_name]
         try:
-            canonical = canonical_id(kind, identifier)
+            canonical = canonical_or_error(kind, identifier)
         except ValueError:
             raise InvalidAuthorizationDetails(
                 f"{where}: {identifier!r} is not a {kind} identifier."

@@ -16,8 +16,8 @@ from django.utils import timezone
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
 from consent import pending
+from consent.approval_plan import ApprovalPlan, grant_expiry
 from consent.catalog import BACKGROUND_SCOPE, CATALOG
-from consent.engine import ApprovalPlan, grant_expiry
 from consent.models import EndedGrantToken, Grant, GrantChange, PendingAction
 from consent.pending import PendingActionError
 
@@ -186,7 +186,7 @@ def grant_approve(
 ) -> Grant:
     """Record what the person approved on the consent screen. The grant grows, never shrinks.
 
-    ``plan`` comes from :func:`consent.engine.resolve_approval`; ``resources`` maps each newly
+    ``plan`` comes from :func:`consent.approval_plan.resolve_approval`; ``resources`` maps each newly
     added scope to the resources the person selected (already checked against the provider's
     list). A grant that had expired or been revoked starts again from what was approved now.
     """

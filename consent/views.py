@@ -28,15 +28,12 @@ from apps_registry import audience
 from apps_registry.models import App
 from apps_registry.oauth import canonical_scopes
 from consent import rar, selectors, services
+from consent.approval_plan import ChoiceError, resolve_approval
 from consent.catalog import (
     CATALOG,
     RESOURCE_KINDS,
 )
-from consent.engine import (
-    ChoiceError,
-    Outcome,
-    resolve_approval,
-)
+from consent.engine import Outcome
 from consent.models import Grant
 from consent.screen import app_context, screen_context, screen_decision
 

@@ -18,7 +18,9 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from connections import outbound
 from connections.providers.base import Listing, Paging, Profile, ProviderSpec, sandbox_flavour
+from connections.providers.generic import from_data
 from connections.providers.github import GITHUB
 from connections.providers.google import GOOGLE
 from connections.providers.operations import Operation
@@ -74,8 +76,6 @@ URL_SETTING_KEYS = {
 def declarations_of(paths, generic=()) -> list[ProviderSpec]:
     """The declarations named by dotted paths, then the generic (data-file) ones, in order,
     duplicates included (the system check ``connections.E101`` reports them)."""
-    from connections.providers.generic import from_data
-
     return [import_string(path) for path in paths] + [from_data(entry) for entry in generic]
 
 
@@ -157,8 +157,6 @@ def _discovered(spec: ProviderSpec) -> ProviderSpec:
     """A data-declared provider that names only its issuer: the endpoints from its OpenID
     Connect discovery document (RFC 8414 metadata), read once per process through the outbound
     client. The document's ``issuer`` must be the configured one (RFC 8414 section 3.3)."""
-    from connections import outbound
-
     found = _DISCOVERY.get(spec.issuer)
     if found is None:
         try:

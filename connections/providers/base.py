@@ -1,11 +1,14 @@
 """What a provider is: one frozen declaration over this base.
 
 A :class:`ProviderSpec` says everything the platform needs to know about one provider: its OAuth
-endpoints and dialect (scope separator, token response shape, PKCE, refresh rotation, revocation),
-the provider scopes each platform scope needs, the resource kinds it lists (where, how it pages,
-how each item is read) and its account identity (profile endpoint and fields). Code reads these;
-nothing else names a provider. Adding a provider is one declaration (a module here, or a data file
-for a generic OAuth 2.0 / OIDC provider, ``connections.providers.generic``) plus its fake in tests.
+endpoints and dialect (scope separator, token response shape, PKCE, refresh rotation), how it
+revokes (:mod:`connections.providers.revocation`), the provider scopes each platform scope needs
+and what each lets the platform do in words, the resource kinds it lists (where, how it pages,
+how each item is read), its account identity (profile endpoint and fields), and its broker
+operations with their answer handling (:mod:`connections.providers.operations`). Code reads
+these; nothing else names a provider. Adding a provider is one declaration (a module here, or a
+data file for a generic OAuth 2.0 / OIDC provider, ``connections.providers.generic``) plus its
+fake in tests.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from connections.outbound import origin_of
 from connections.providers.answers import NO_PAGING, Paging
 from connections.providers.operations import Operation
 from connections.providers.revocation import RFC7009, Revocation
@@ -79,6 +83,9 @@ class ProviderSpec:
     # The provider rotates refresh tokens (a refresh answer carries a new one; the old is spent).
     rotates_refresh_tokens: bool = False
     extra_authorize_params: tuple[tuple[str, str], ...] = ()
+    # The authorize request may name the account being upgraded (OIDC ``login_hint``); Slack's
+    # has no such parameter.
+    login_hint: bool = True
     # Platform scope -> the provider scopes a connection must hold for it.
     scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Provider scope -> what it lets whoever holds it do, in words (shown on the consent screen).
@@ -105,8 +112,6 @@ class ProviderSpec:
     def origins(self) -> frozenset[str]:
         """The hosts the platform may send this provider's credentials to: its configured
         endpoints' origins, nothing else (``connections.outbound`` refuses any other URL)."""
-        from connections.outbound import origin_of
-
         return frozenset(
             origin_of(getattr(self, f))
             for f in ("authorize_url", "token_url", "revoke_url", "api_base_url", "issuer")

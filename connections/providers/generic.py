@@ -12,10 +12,12 @@ One entry per provider::
      "listings": [{"kind": "project", "path": "/projects", "items_path": ["items"],
                    "label_field": "name", "paging": {"style": "cursor", "param": "cursor",
                                                       "next_path": ["next_cursor"]}}],
-     "profile": {"path": "/userinfo", "id_field": "sub", "login_fields": ["preferred_username"]}}
+     "profile": {"path": "/userinfo", "id_field": "sub", "login_fields": ["preferred_username"]},
+     "operations": [...]}  # broker operations: connections.providers.operations.operation_from_data
 
 The entry is checked here (a clear ValueError names the field); the platform scopes and operations
-it backs are validated with the registry by the start-up checks (``connections.checks``).
+it backs are validated with the registry by the start-up checks (``connections.checks``,
+``consent.checks``, ``broker.checks``). It revokes by RFC 7009.
 """
 
 from __future__ import annotations

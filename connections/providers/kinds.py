@@ -2,7 +2,7 @@
 
 The consent screen stores what the person selected in this form, and the broker compares what an
 app names against it in this form: both call :func:`canonical`, so the two can never disagree
-(``tests/connections/test_canonical_agreement.py`` feeds both paths the same generated spellings).
+(``tests/broker/test_canonical_agreement.py`` feeds both paths the same generated spellings).
 Pure: no Django, no database.
 
 Every spelling is first percent-decoded until stable (double encoding included) and

@@ -192,14 +192,13 @@ class Operation:
             )
         return data
 
-    def rejects_token(self, status: int, body: Any) -> bool:
+    def rejects_token(self, status: int, body: Callable[[], Any]) -> bool:
         """A 200 that says the token is no longer good (Slack's ``invalid_auth`` and kin): the
-        caller refreshes and retries once, as for a 401."""
-        return (
-            self.ok_key is not None
-            and status == 200
-            and answers.ok_false(body, self.ok_key) in answers.SLACK_AUTH_ERRORS
-        )
+        caller refreshes and retries once, as for a 401. ``body`` is only called (the answer
+        parsed) for an operation whose answers carry ``ok_key``."""
+        if self.ok_key is None or status != 200:
+            return False
+        return answers.ok_false(body(), self.ok_key) in answers.SLACK_AUTH_ERRORS
 
     def next_page(self, headers: Mapping[str, str], data: Any) -> str | None:
         """The cursor the app sends back as ``page`` for the next page, if there is one."""

@@ -72,6 +72,7 @@ SLACK = ProviderSpec(
     revocation=SLACK_AUTH_REVOKE,
     scope_delimiter=",",
     scope_param="user_scope",
+    login_hint=False,
     scopes={
         READ: ("channels:read", "channels:history"),
         WRITE: ("chat:write",),

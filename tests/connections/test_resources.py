@@ -1,6 +1,7 @@
 import pytest
 
-from connections.resources import Resource, canonical_id, list_resources
+from connections.providers.kinds import canonical_or_error as canonical_id
+from connections.resources import Resource, list_resources
 
 
 @pytest.mark.parametrize(

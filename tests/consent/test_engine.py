@@ -4,19 +4,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from consent.approval_plan import ChoiceError, grant_expiry, resolve_approval
 from consent.engine import (
     AppInfo,
-    ChoiceError,
     ConnectionInfo,
     GrantInfo,
     Outcome,
     connection_serves,
     decide,
-    grant_expiry,
-    resolve_approval,
-    token_lifetime,
-    token_scopes,
 )
+from consent.token_limits import token_lifetime, token_scopes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GH_READ = "services.github.repositories.read"

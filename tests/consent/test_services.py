@@ -10,7 +10,7 @@ from audit.actions import Action, ActorType
 from audit.models import AuditEvent
 from connections.signals import connection_revoked
 from consent import services, tasks
-from consent.engine import ApprovalPlan
+from consent.approval_plan import ApprovalPlan
 from consent.models import GrantChange, PendingAction
 from consent.signals import pending_action_approved
 from tests.consent.helpers import BACKGROUND, GH_READ, GH_WRITE, SLACK_READ, github, make_app, slack
