@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from oauthlib.oauth2.rfc6749 import errors
 
+from apps_registry import audience
+
 BACKGROUND_SCOPE = "agents.jobs.background"
 # OpenID Connect's (and MCP clients') way of asking for a refresh token is the platform's
 # background access: the same permission, shown to the person as such on the consent screen.
@@ -56,8 +58,6 @@ class ScopeRules:
     # ---- RFC 8707: only the platform's own protected resources ---------------------------------
     def _check_and_set_request_resource(self, request):
         super()._check_and_set_request_resource(request)
-        from apps_registry import audience
-
         code_resource = getattr(request, "_platform_code_resource", None)
         if request.grant_type == "authorization_code" and code_resource:
             # The code was claimed (deleted) atomically before django-oauth-toolkit looks it

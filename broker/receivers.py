@@ -7,17 +7,16 @@ revocation and rotation, a shell) can change a grant without the broker noticing
 
 from django.db import transaction
 
+from broker import factcache
+from broker.tasks import perform_pending_action
+
 
 def on_pending_action_approved(sender, pending_action, **kwargs):
-    from broker.tasks import perform_pending_action
-
     action_id = pending_action.pk
     transaction.on_commit(lambda: perform_pending_action.delay(action_id))
 
 
 def bump_version(sender, instance, created=False, **kwargs):
-    from broker import factcache
-
     if created or instance.pk is None:
         return  # nothing can have cached a row that did not exist
     factcache.bump(f"{VERSION_KEYS[sender]}:{instance.pk}")

@@ -10,7 +10,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from broker import services
+from broker import exceptions, services
 from broker.serializers import (
     ErrorSerializer,
     JobCheckRequestSerializer,
@@ -162,8 +162,6 @@ class NotFoundView(BrokerAPIView):
     """Anything else under /api/v1/: the API's own 404, in the one error shape (never HTML)."""
 
     def dispatch(self, request, *args, **kwargs):
-        from broker import exceptions
-
         self.args, self.kwargs, self.request = args, kwargs, self.initialize_request(request)
         self.headers = self.default_response_headers
         response = self.handle_exception(exceptions.NotFound())
