@@ -158,10 +158,23 @@ def main(argv: list[str]) -> int:
         code = app.start(["beat", "--scheduler", "celery.beat:Scheduler", *argv])
     except SystemExit as exc:
         code = exc.code
+    except Exception:
+        if not _shutdown.requested.is_set():
+            raise
+        code = 1
     finally:
         stop.set()
         lock.release()
-    return code if isinstance(code, int) else 0
+    code = code if isinstance(code, int) else 0
+    if code and _shutdown.requested.is_set():
+        # The signal's SystemExit can land inside a library that turns it into its own error (seen:
+        # pydantic-core building a schema during an import). Asked to stop, beat stopped: that is
+        # a clean exit, and the lock is already back.
+        sys.stderr.write(
+            "beat: stopped by a signal during start-up (any error above is its echo)\n"
+        )
+        code = 0
+    return code
 
 
 if __name__ == "__main__":
