@@ -1,9 +1,12 @@
 """The platform's configuration, read from the environment once and validated.
 
-Every setting the platform takes from the outside world is parsed here, in one place, into a
-frozen :class:`Env`. ``config.settings`` calls :func:`load` exactly once; nothing else reads
-``os.environ``. A bad value raises :class:`ConfigError` whose message is one human sentence;
-``manage.py``, ``wsgi.py`` and the Celery app print it and exit instead of showing a traceback.
+Every setting the platform takes from the outside world is parsed into a frozen :class:`Env` by
+:func:`load`: the value parsers are in ``config.parsing``, the outside services' URLs in
+``config.env_services``, the providers' in ``config.env_providers``, the secrets and the
+security-related values here. ``config.settings`` calls :func:`load` exactly once; nothing else
+reads ``os.environ``. A bad value raises :class:`ConfigError` whose message is one human
+sentence; ``manage.py``, ``wsgi.py`` and the Celery app print it and exit instead of showing a
+traceback.
 """
 
 from __future__ import annotations
@@ -11,24 +14,27 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from config.env_providers import (
+    parse_provider_credentials,
+    parse_provider_urls,
+    parse_providers_file,
+    parse_sandbox_base_url,
+)
+from config.env_services import BASE_DIR, parse_database_url, parse_email_url, parse_redis_url
+from config.parsing import ConfigError, parse_bool, parse_int, parse_list, parse_seconds
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
+__all__ = ["BASE_DIR", "ConfigError", "Env", "load", "load_or_exit"]
 
 # Only for DEBUG: a fixed, public key so a fresh checkout runs with no set-up. It protects nothing,
 # which is why production refuses to start without VAULT_KEYS.
 DEV_VAULT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"dev-only-vault-key").digest()).decode()
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
-
-
-class ConfigError(Exception):
-    """A configuration value is missing or malformed; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,93 +105,6 @@ class Env:
     email_from: str = "Agent Access Platform <no-reply@localhost>"
 
 
-def parse_bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None:
-        return default
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}.")
-
-
-def parse_int(name: str, raw: str | None, default: int, *, minimum: int = 1) -> int:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}.")
-    return value
-
-
-def parse_seconds(name: str, raw: str | None, default: float, *, minimum: float = 0.1) -> float:
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
-    if not value >= minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {raw.strip()}.")
-    return value
-
-
-def parse_list(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def parse_database_url(raw: str | None) -> tuple[str, dict]:
-    import dj_database_url
-
-    url = raw.strip() if raw else f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
-    scheme = urlsplit(url).scheme
-    if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
-        raise ConfigError(
-            "DATABASE_URL must start with postgres:// (or postgresql://) or sqlite:///, "
-            f"not {scheme + '://' if scheme else repr(url)}."
-        )
-    try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"DATABASE_URL is malformed: {exc}.") from None
-    if scheme != "sqlite" and not config.get("NAME"):
-        raise ConfigError(
-            "DATABASE_URL names no database (expected postgres://user@host:5432/NAME)."
-        )
-    if scheme == "sqlite":
-        config["CONN_MAX_AGE"] = 0
-        config.pop("CONN_HEALTH_CHECKS", None)
-        # Without a timeout SQLite answers "database is locked" as soon as a worker writes.
-        # IMMEDIATE: a transaction takes the write lock when it begins, so two processes never
-        # both read and then fail to upgrade to writing (SQLite answers that at once, whatever
-        # the timeout). WAL: the web keeps reading while the worker writes.
-        config["OPTIONS"] = {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL;",
-        }
-    return url, config
-
-
-def parse_redis_url(raw: str | None) -> str | None:
-    if raw is None or raw.strip() == "":
-        return None
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise ConfigError(f"REDIS_URL must look like redis://host:6379/0, not {raw!r}.")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
-    except ValueError:
-        raise ConfigError(f"REDIS_URL has an invalid port: {raw!r}.") from None
-    return raw.strip()
-
-
 def parse_vault_keys(raw: str | None) -> tuple[str, ...]:
     keys = parse_list(raw)
     for position, key in enumerate(keys, start=1):
@@ -202,90 +121,6 @@ def parse_vault_keys(raw: str | None) -> tuple[str, ...]:
     return keys
 
 
-# Each provider's endpoints can be moved (GitHub Enterprise, or a local fake in tests) with
-# <PROVIDER>_<ENDPOINT>_URL, e.g. GITHUB_API_URL=http://127.0.0.1:9000/api/v3.
-PROVIDER_URL_KEYS = ("AUTHORIZE", "TOKEN", "REVOKE", "API")
-PROVIDERS = ("GITHUB", "SLACK", "GOOGLE")
-
-
-def parse_providers_file(raw: str | None) -> tuple:
-    """connections: PROVIDERS_FILE, a JSON file with a list of generic provider declarations
-    (docs/guide-operators.md, "Adding a provider"). Each entry's fields are checked again by
-    connections.providers.generic and the start-up checks."""
-    if not raw:
-        return ()
-    import json
-    from pathlib import Path
-
-    path = Path(raw)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"PROVIDERS_FILE {raw!r} cannot be read ({exc.strerror}).") from None
-    except ValueError as exc:
-        raise ConfigError(f"PROVIDERS_FILE {raw!r} is not valid JSON ({exc}).") from None
-    entries = data.get("providers") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries
-    ):
-        raise ConfigError(
-            f'PROVIDERS_FILE {raw!r} must be {{"providers": [{{"id": ..., ...}}, ...]}}.'
-        )
-    return tuple(entries)
-
-
-def _generic_names(environ: Mapping[str, str]) -> tuple[str, ...]:
-    generic = parse_providers_file(environ.get("PROVIDERS_FILE"))
-    return tuple(str(e["id"]).upper() for e in generic)
-
-
-def _provider_names(environ: Mapping[str, str]) -> tuple[str, ...]:
-    return PROVIDERS + _generic_names(environ)
-
-
-def parse_provider_urls(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    result: dict[str, dict[str, str]] = {}
-    generic = _generic_names(environ)
-    for provider in _provider_names(environ):
-        # A data-declared provider may also move its discovery issuer (X_ISSUER_URL).
-        for key in PROVIDER_URL_KEYS + (("ISSUER",) if provider in generic else ()):
-            name = f"{provider}_{key}_URL"
-            raw = environ.get(name)
-            if not raw:
-                continue
-            parts = urlsplit(raw)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
-                raise ConfigError(f"{name} must be an http(s) URL, not {raw!r}.")
-            result.setdefault(provider.lower(), {})[key.lower()] = raw.rstrip("/")
-    return result
-
-
-def parse_provider_credentials(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    result: dict[str, dict[str, str]] = {}
-    for provider in _provider_names(environ):
-        client_id = environ.get(f"{provider}_CLIENT_ID", "").strip()
-        secret = environ.get(f"{provider}_CLIENT_SECRET", "").strip()
-        if bool(client_id) != bool(secret):
-            raise ConfigError(
-                f"{provider}_CLIENT_ID and {provider}_CLIENT_SECRET must be set together."
-            )
-        if client_id:
-            result[provider.lower()] = {"client_id": client_id, "secret": secret}
-    return result
-
-
-def parse_sandbox_base_url(raw: str | None) -> str:
-    """connections: SANDBOX_BASE_URL, the origin the sandbox provider is served from."""
-    if raw is None or raw.strip() == "":
-        return "http://127.0.0.1:8000"
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
-        raise ConfigError(
-            f"SANDBOX_BASE_URL must be an http(s) origin like http://127.0.0.1:8000, not {raw!r}."
-        )
-    return raw.strip().rstrip("/")
-
-
 def parse_audit_archive_dir(raw: str | None) -> str:
     """audit: where the retention task writes archives; default var/audit-archive."""
     if raw is None or raw.strip() == "":
@@ -298,8 +133,6 @@ def parse_audit_archive_dir(raw: str | None) -> str:
 
 def parse_trusted_proxies(raw: str | None) -> tuple[str, ...]:
     """TRUSTED_PROXIES: comma-separated IP addresses or networks (``10.0.0.0/8``, ``::1``)."""
-    import ipaddress
-
     networks = []
     for item in parse_list(raw):
         try:
@@ -332,40 +165,6 @@ def parse_demo_secret(raw: str | None) -> str:
             "DEMO_AGENT_CLIENT_SECRET must be at least 32 characters (a long random value)."
         )
     return secret
-
-
-def parse_email_url(raw: str | None, *, debug: bool) -> dict[str, object]:
-    """production (issue 8): EMAIL_URL, how mail leaves the platform, as Django EMAIL_* settings.
-
-    ``smtp://user:password@host:25`` (plain), ``smtp+tls://...:587`` (STARTTLS),
-    ``smtps://...:465`` (implicit TLS), or ``console://`` (print mails to the log). Default:
-    ``console://`` in debug, ``smtp://localhost:25`` otherwise.
-    """
-    from urllib.parse import unquote
-
-    url = (raw or "").strip() or ("console://" if debug else "smtp://localhost:25")
-    parts = urlsplit(url)
-    if parts.scheme == "console":
-        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    if parts.scheme not in {"smtp", "smtp+tls", "smtps"} or not parts.hostname:
-        raise ConfigError(
-            "EMAIL_URL must look like smtp://user:password@host:25, smtp+tls://host:587, "
-            f"smtps://host:465 or console://, not {url.split('@')[-1]!r}."
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError("EMAIL_URL has an invalid port.") from None
-    default_port = {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parts.scheme]
-    return {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "HOST": parts.hostname,
-        "PORT": port or default_port,
-        "HOST_USER": unquote(parts.username or ""),
-        "HOST_PASSWORD": unquote(parts.password or ""),
-        "USE_TLS": parts.scheme == "smtp+tls",
-        "USE_SSL": parts.scheme == "smtps",
-    }
 
 
 def load(environ: Mapping[str, str]) -> Env:
@@ -535,8 +334,6 @@ def load(environ: Mapping[str, str]) -> Env:
 
 def load_or_exit(environ: Mapping[str, str]) -> Env:
     """Entry points use this: a bad configuration ends the process with one line."""
-    import sys
-
     try:
         return load(environ)
     except ConfigError as exc:
