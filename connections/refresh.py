@@ -236,15 +236,62 @@ def connection_refresh(
                 background,
                 lease_id=lease_id,
             )
-        try:
-            return _call_and_store(row, lease_id=lease_id, background=background)
-        finally:
-            _release(row.pk, lease_id)  # a no-op when the store or a failure already dropped it
+        return _call_and_store(row, lease_id=lease_id, background=background)
     finally:
         lock.release()
 
 
+def connection_refresh_claimed(*, connection: Connection, lease_id: str) -> str:
+    """Refresh a connection the sweep claimed (``connections.sweep.claim_due_batch``): the row
+    was locked, found due and leased with ``lease_id`` in the claim's transaction, and loaded
+    there with its person, so it is not read again. One conditional UPDATE renews the lease
+    right before the provider call: it matches only while the lease is still ours and the
+    connection still active (nobody else can have refreshed or changed the tokens: whoever does
+    takes or drops the lease, a disconnect changes the status). When it does not match, the
+    connection goes through :func:`connection_refresh_if_due`, which reads the row and decides
+    as for anyone else. Returns how it ended, as ``connection_refresh_if_due`` does."""
+    lock = _local_lock(connection.pk)
+    if not lock.acquire(timeout=0):
+        return "busy"  # a thread of this process is refreshing it: that one does the work
+    try:
+        if _renew_lease(connection.pk, lease_id):
+            try:
+                _call_and_store(connection, lease_id=lease_id, background=True)
+            except ConnectionNeedsReauthorization:
+                return "needs_reauth"
+            except RefreshInProgress:
+                return "busy"
+            except ProviderUnavailable:
+                return "failed"
+            return "refreshed"
+    finally:
+        lock.release()
+    return connection_refresh_if_due(connection_id=connection.pk, lease_id=lease_id)
+
+
+def _renew_lease(connection_id: int, lease_id: str) -> bool:
+    """Extend our lease to a full length if it is still ours and the connection still active
+    (one statement, no transaction): the provider is called only after this said yes."""
+    until = timezone.now() + timedelta(seconds=settings.CONNECTION_REFRESH_LEASE_SECONDS)
+    return (
+        Connection.objects.filter(
+            pk=connection_id, refresh_lease_id=lease_id, status=Connection.Status.ACTIVE
+        ).update(refresh_lease_until=until)
+        == 1
+    )
+
+
 def _call_and_store(row: Connection, *, lease_id: str, background: bool) -> str:
+    """Steps 2 and 3. A stored refresh drops the lease with the tokens; on every other way out
+    the lease is given back (a no-op when a failure already dropped it)."""
+    try:
+        return _call_and_store_leased(row, lease_id=lease_id, background=background)
+    except BaseException:
+        _release(row.pk, lease_id)
+        raise
+
+
+def _call_and_store_leased(row: Connection, *, lease_id: str, background: bool) -> str:
     try:
         spec = get_provider(row.provider)
     except UnknownProvider:
@@ -321,25 +368,45 @@ def _refresh_failed(row: Connection, reason: str, background: bool, *, lease_id:
 def _store_refreshed(
     row: Connection, tokens, background: bool, *, lease_id: str, used_refresh: str
 ) -> str:
-    """Step 3: re-read the row under the lock, check it, save the tokens, drop the lease."""
+    """Step 3: store the tokens and drop the lease, if the lease is still ours and the connection
+    still live; otherwise decide under the row lock (:func:`_store_contended`)."""
     rotated = bool(tokens.refresh_token) and tokens.refresh_token != used_refresh
+    now = timezone.now()
     try:
-        with transaction.atomic():
-            current = Connection.objects.select_for_update().get(pk=row.pk)
-            if current.status != Connection.Status.ACTIVE:
-                # Disconnected (or marked) while the provider answered: do not bring it back.
-                raise ConnectionNeedsReauthorization(connection=current)
-            if current.refresh_lease_id != lease_id and current.refresh_token != used_refresh:
-                # Our lease ran out and someone else stored newer tokens: theirs stand.
+        # One conditional UPDATE (its own transaction): PostgreSQL re-checks the condition on the
+        # row as it is once any concurrent writer has committed, so it is the same decision as
+        # the locked re-read below when the lease is ours. Each token is encrypted once, here.
+        changes = {
+            "access_token": tokens.access_token,
+            "token_expires_at": tokens.expires_at(now),
+            "token_key_id": vault.current_key_id(),
+            "refresh_failures": 0,
+            "next_refresh_attempt_at": None,
+            "token_rejected_at": None,
+            "refresh_lease_id": "",
+            "refresh_lease_until": None,
+            "last_refreshed_at": now,
+        }
+        if tokens.refresh_token:
+            changes["refresh_token"] = tokens.refresh_token
+        if tokens.scopes is not None:
+            changes["scopes"] = list(tokens.scopes)
+        stored = Connection.objects.filter(
+            pk=row.pk, refresh_lease_id=lease_id, status=Connection.Status.ACTIVE
+        ).update(**changes)
+        if stored:
+            for name, value in changes.items():
+                setattr(row, name, value)
+            current = row
+        else:
+            current, stored = _store_contended(
+                row, tokens, lease_id=lease_id, used_refresh=used_refresh
+            )
+            if not stored:  # our lease ran out and someone else stored newer tokens
                 return current.access_token
-            set_tokens(current, tokens, keep_refresh=True)
-            if tokens.scopes is not None:
-                current.scopes = list(tokens.scopes)
-            current.last_refreshed_at = timezone.now()
-            current.save()
     except ConnectionNeedsReauthorization:
         raise
-    except Exception as exc:  # the transaction rolled back: the stored (old) tokens are unchanged
+    except Exception as exc:  # nothing was stored: the stored (old) tokens are unchanged
         logger.error(
             "connection %s: refreshed tokens could not be stored (%s)", row.pk, type(exc).__name__
         )
@@ -367,6 +434,28 @@ def _store_refreshed(
         },
     )
     return current.access_token
+
+
+def _store_contended(
+    row: Connection, tokens, *, lease_id: str, used_refresh: str
+) -> tuple[Connection, bool]:
+    """The store when the lease is no longer ours (or the connection changed): re-read the row
+    under the lock. A disconnect meanwhile wins; someone else's newer tokens stand (None); if
+    nobody stored anything since our call began, ours are stored (the provider may have rotated
+    the refresh token: the stored one is then dead). Returns the row and whether ours went in."""
+    with transaction.atomic():
+        current = Connection.objects.select_for_update().select_related("user").get(pk=row.pk)
+        if current.status != Connection.Status.ACTIVE:
+            # Disconnected (or marked) while the provider answered: do not bring it back.
+            raise ConnectionNeedsReauthorization(connection=current)
+        if current.refresh_lease_id != lease_id and current.refresh_token != used_refresh:
+            return current, False
+        set_tokens(current, tokens, keep_refresh=True)
+        if tokens.scopes is not None:
+            current.scopes = list(tokens.scopes)
+        current.last_refreshed_at = timezone.now()
+        current.save()
+    return current, True
 
 
 # --- the sweep ----------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ due rows with ``FOR UPDATE SKIP LOCKED`` and writes this batch's refresh lease o
 (``connections.refresh``), so two sweeps running at once (a slow one overlapping the next, or two
 workers) take disjoint batches and neither waits for the other; a connection someone is already
 refreshing (a live lease) is not claimed. Each connection is then refreshed through
-:func:`connections.refresh.connection_refresh_if_due` holding that lease, which keeps every rule
-of a single refresh: no transaction open during the provider call, exactly once, backoff on
-failure, the audit event. A sweeper that dies leaves leases that expire after
+:func:`connections.refresh.connection_refresh_claimed` holding that lease, from the row the claim
+read (with its person), which keeps every rule of a single refresh: the lease renewed, only if
+still ours, right before the provider call, no transaction open during it, exactly once, backoff
+on failure, the audit event. A sweeper that dies leaves leases that expire after
 ``CONNECTION_REFRESH_LEASE_SECONDS``; the next sweep takes those connections again. On SQLite
 (the embedded setup, one writer at a time) the sweep refreshes one connection after the other.
 
@@ -25,6 +26,7 @@ The parts claim batches like overlapping sweeps do, so they share the work witho
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -36,19 +38,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connections.models import Connection
-from connections.refresh import connection_refresh_if_due
+from connections.refresh import connection_refresh_claimed
 
 BATCH = 200
 
 
-def claim_due_batch(*, lease_id: str, limit: int = BATCH, now=None) -> list[int]:
+def claim_due_batch(*, lease_id: str, limit: int = BATCH, now=None) -> list[Connection]:
     """Lock up to ``limit`` due connections nobody holds (SKIP LOCKED), put ``lease_id`` on
-    them, commit; return their ids, soonest expiry first."""
+    them, commit; return them, soonest expiry first, as read under the lock with their person
+    (what a refresh and its audit event need, so neither reads the row again)."""
     now = now or timezone.now()
     margin = timedelta(seconds=settings.CONNECTION_REFRESH_MARGIN_SECONDS)
+    until = now + timedelta(seconds=settings.CONNECTION_REFRESH_LEASE_SECONDS)
     with transaction.atomic():
-        ids = list(
-            Connection.objects.select_for_update(skip_locked=True)
+        rows = list(
+            Connection.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
+            .defer("access_token")  # replaced, never read: one decryption less per row
             .filter(
                 status=Connection.Status.ACTIVE,
                 refresh_token__isnull=False,
@@ -56,30 +62,38 @@ def claim_due_batch(*, lease_id: str, limit: int = BATCH, now=None) -> list[int]
             )
             .filter(Q(next_refresh_attempt_at__isnull=True) | Q(next_refresh_attempt_at__lte=now))
             .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
-            .order_by("token_expires_at")
-            .values_list("pk", flat=True)[:limit]
+            .order_by("token_expires_at")[:limit]
         )
-        if ids:
-            Connection.objects.filter(pk__in=ids).update(
-                refresh_lease_id=lease_id,
-                refresh_lease_until=now
-                + timedelta(seconds=settings.CONNECTION_REFRESH_LEASE_SECONDS),
+        if rows:
+            Connection.objects.filter(pk__in=[row.pk for row in rows]).update(
+                refresh_lease_id=lease_id, refresh_lease_until=until
             )
-    return ids
+    for row in rows:
+        row.refresh_lease_id, row.refresh_lease_until = lease_id, until
+    return rows
 
 
-def _refresh(connection_id: int, lease_id: str) -> str:
-    try:
-        return connection_refresh_if_due(connection_id=connection_id, lease_id=lease_id)
-    finally:
-        # Each pool thread has its own database connection: give it back between refreshes
-        # that are far apart, and at the end (close_old_connections honours CONN_MAX_AGE).
+# Per pool thread: the lease of the batch it last worked on.
+_thread_batch = threading.local()
+
+
+def _refresh(row: Connection, lease_id: str) -> str:
+    if getattr(_thread_batch, "lease_id", None) != lease_id:
+        # Each pool thread has its own database connection: give it back between batches that
+        # are far apart (close_old_connections honours CONN_MAX_AGE). Once per batch, not per
+        # refresh: with CONN_HEALTH_CHECKS each call costs the next query a health check.
         close_old_connections()
+        _thread_batch.lease_id = lease_id
+    try:
+        return connection_refresh_claimed(connection=row, lease_id=lease_id)
+    except BaseException:
+        close_old_connections()  # a broken database connection is not kept for the next one
+        raise
 
 
-def _release_unused(ids: list[int], lease_id: str) -> None:
+def _release_unused(rows: list[Connection], lease_id: str) -> None:
     # What was claimed but not refreshed (skipped, not due any more) must not stay leased.
-    Connection.objects.filter(pk__in=ids, refresh_lease_id=lease_id).update(
+    Connection.objects.filter(pk__in=[row.pk for row in rows], refresh_lease_id=lease_id).update(
         refresh_lease_id="", refresh_lease_until=None
     )
 
@@ -104,15 +118,15 @@ def refresh_sweep_run(*, threads: int | None = None, batch: int = BATCH) -> Coun
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="refresh-sweep") as pool:
         while True:
             lease_id = uuid.uuid4().hex  # refresh_lease_id holds 32 characters
-            ids = claim_due_batch(lease_id=lease_id, limit=batch)
-            if not ids:
+            rows = claim_due_batch(lease_id=lease_id, limit=batch)
+            if not rows:
                 break
             try:
-                for outcome in pool.map(lambda pk, lease=lease_id: _refresh(pk, lease), ids):
+                for outcome in pool.map(lambda row, lease=lease_id: _refresh(row, lease), rows):
                     outcomes[outcome] += 1
             finally:
-                _release_unused(ids, lease_id)
-            if len(ids) < batch:
+                _release_unused(rows, lease_id)
+            if len(rows) < batch:
                 break
         # The pool's threads end with the pool; their database connections with them.
         for _ in range(threads):
