@@ -112,8 +112,11 @@ class PlatformOAuth2Validator(
         is_code_exchange = request.grant_type == "authorization_code"
         if is_code_exchange:
             self._claim_authorization_code(request)
-        self._lock_refresh_token(request)
-        super()._save_bearer_token(token, request, *args, **kwargs)
+        if self._rotates_live_token(token, request):
+            self._save_rotated(token, request)
+        else:
+            self._lock_refresh_token(request)
+            super()._save_bearer_token(token, request, *args, **kwargs)
         if is_code_exchange:
             self._remember_used_code(token, request)
 

@@ -354,6 +354,54 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client, app_secret, person
     assert AuditEvent.objects.filter(action=Action.TOKEN_REUSE_DETECTED, app=app).exists()
 
 
+def test_a_rotation_spends_the_token_and_issues_one_pair_in_its_family(client, app_secret, person):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    app, secret = app_secret
+    first = _tokens(client, app, secret, person)
+    spent = RefreshToken.objects.get(token_checksum=checksum(first["refresh_token"]))
+    old_access_id = spent.access_token_id
+    with CaptureQueriesContext(connection) as captured:
+        second = _refresh(client, app, secret, first["refresh_token"]).json()
+    spent.refresh_from_db()
+    assert spent.revoked is not None and spent.access_token_id is None
+    assert not AccessToken.objects.filter(pk=old_access_id).exists()
+    new = RefreshToken.objects.get(token_checksum=checksum(second["refresh_token"]))
+    assert new.revoked is None and new.token_family == spent.token_family
+    assert new.access_token.source_refresh_token_id == spent.pk
+    assert AccessToken.objects.get().pk == new.access_token_id
+    # Read once at validation, spent by one UPDATE, its pointer cleared by the access token's
+    # deletion, the new one inserted: DOT's own rotation also locks, re-reads and saves it.
+    touching = [q for q in captured.captured_queries if "oauth2_provider_refreshtoken" in q["sql"]]
+    assert len(touching) == 4
+
+
+def test_a_token_rotated_between_validation_and_issue_is_reuse(
+    client, app_secret, person, monkeypatch
+):
+    from apps_registry.oauth_refresh import RefreshTokenRotation
+
+    app, secret = app_secret
+    first = _tokens(client, app, secret, person)
+    validate = RefreshTokenRotation.validate_refresh_token
+
+    def rotated_meanwhile(self, refresh_token, *args, **kwargs):
+        valid = validate(self, refresh_token, *args, **kwargs)
+        # A concurrent request spends it after this one validated it (and commits first).
+        RefreshToken.objects.filter(token_checksum=checksum(refresh_token)).update(
+            revoked=timezone.now()
+        )
+        return valid
+
+    monkeypatch.setattr(RefreshTokenRotation, "validate_refresh_token", rotated_meanwhile)
+    response = _refresh(client, app, secret, first["refresh_token"])
+    assert response.status_code == 400 and error_of(response) == "invalid_grant"
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
+    assert not AccessToken.objects.exists()  # the family is revoked
+    assert AuditEvent.objects.filter(action=Action.TOKEN_REUSE_DETECTED, app=app).exists()
+
+
 def test_another_clients_refresh_token_is_refused_without_touching_it(client, person):
     app, secret = register()
     other, other_secret = register(name="Other")
