@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import F
 from django.utils import timezone
 from oauth2_provider.models import get_refresh_token_model, refresh_token_expire_timedelta
 from oauth2_provider.settings import oauth2_settings
 
 from apps_registry.hashers import checksum
+from apps_registry.selectors import refresh_tokens_with_checksum
 from audit.actions import Action, ActorType, Outcome
 from audit.services import record_event
 
@@ -88,14 +88,9 @@ class RefreshTokenRotation:
         self._create_refresh_token(request, token["refresh_token"], access, previous)
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
-        RefreshToken = get_refresh_token_model()
         # Every row with this checksum (unique per (checksum, revoked)), the live one first, with
         # its access token and person: what DOT's own validation reads, in one query.
-        rows = list(
-            RefreshToken.objects.filter(token_checksum=checksum(refresh_token))
-            .select_related("access_token", "user")
-            .order_by(F("revoked").desc(nulls_first=True))
-        )
+        rows = refresh_tokens_with_checksum(checksum(refresh_token))
         if rows and any(r.application_id != client.pk for r in rows):
             # Someone else's refresh token: refuse without touching its family.
             return False

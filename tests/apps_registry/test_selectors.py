@@ -61,3 +61,47 @@ def test_a_client_without_an_app_and_an_unknown_id():
         assert not found.is_usable(None)
     assert len(ctx.captured_queries) == 1
     assert client_with_app("no-such-client") is None
+
+
+def test_refresh_tokens_with_a_checksum_come_live_first_with_access_token_and_person():
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, RefreshToken
+
+    from apps_registry.selectors import refresh_tokens_with_checksum
+
+    registration = app_register(
+        owner=UserFactory(),
+        name="Refresher",
+        redirect_uris=["https://r.example.com/cb"],
+        scopes={"identity.profile.read": True},
+    )
+    client, person = registration.app.client, UserFactory()
+    access = AccessToken.objects.create(
+        user=person, application=client, token="a-1", expires=timezone.now() + timedelta(minutes=5)
+    )
+    live = RefreshToken.objects.create(
+        user=person, application=client, token="r-1", access_token=access
+    )
+    # A revoked row with the same checksum (rotation leaves them), with no access token.
+    RefreshToken.objects.create(
+        user=person, application=client, token="r-1", revoked=timezone.now()
+    )
+    expected = list(
+        RefreshToken.objects.filter(token_checksum=live.token_checksum).select_related(
+            "access_token", "user"
+        )
+    )  # compared by pk below
+    with CaptureQueriesContext(connection) as ctx:
+        rows = refresh_tokens_with_checksum(live.token_checksum)
+        loaded = [(r.access_token, r.user) for r in rows]
+    assert len(ctx.captured_queries) == 1
+    assert rows[0].pk == live.pk and len(rows) == 2
+    by_pk = {r.pk: r for r in expected}
+    for row in rows:
+        assert _fields(row) == _fields(by_pk[row.pk])
+        assert _fields(row.user) == _fields(by_pk[row.pk].user)
+    assert _fields(loaded[0][0]) == _fields(access) and loaded[0][0].refresh_token is rows[0]
+    assert loaded[1][0] is None
+    assert refresh_tokens_with_checksum("0" * 64) == []
