@@ -41,9 +41,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /api/v1/ takes API_MIDDLEWARE (below) instead of the rest of this list (config/api_dispatch.py).
+    "config.api_dispatch.ApiDispatchMiddleware",
     "config.middleware.RequestIdMiddleware",
-    # Under /api/v1/ every error is the API's JSON shape, debug page included (config/errors.py).
-    "config.errors.ApiErrorMiddleware",
     "config.middleware.OutboundBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -57,6 +57,19 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "identity.middleware.StaffMFAMiddleware",
     "identity.middleware.PersonTimeZoneMiddleware",
+]
+# The broker API's chain: an app with a bearer token, never a session, CSRF cookie, signed-in
+# person, message or time zone (the API's views read none). The same request id, outbound budget
+# and security headers as the site; the API's error shape.
+API_MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    # Under /api/v1/ every error is the API's JSON shape, debug page included (config/errors.py).
+    "config.errors.ApiErrorMiddleware",
+    "config.middleware.OutboundBudgetMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

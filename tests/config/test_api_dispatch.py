@@ -1,0 +1,115 @@
+"""/api/v1/ takes the API's short middleware chain (config/api_dispatch.py): the same answer and
+security headers as the whole site chain gave it, and no session, CSRF or signed-in person;
+every other address still gets all of them."""
+
+import json
+
+import pytest
+from django.conf import settings
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.test import Client, RequestFactory
+
+from config.api_dispatch import ApiHandler
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+DISPATCH = "config.api_dispatch.ApiDispatchMiddleware"
+API_ERRORS = "config.errors.ApiErrorMiddleware"
+
+
+def site_chain() -> list[str]:
+    """What /api/v1/ went through before: the whole site list, the API's error shape second."""
+    rest = [m for m in settings.MIDDLEWARE if m != DISPATCH]
+    return [rest[0], API_ERRORS, *rest[1:]]
+
+
+def answer(middleware, request):
+    response = ApiHandler(middleware)._middleware_chain(request)
+    # The site chain said "Vary: Cookie" because its time-zone middleware read the session's
+    # user; an API answer depends on the bearer token, never on a cookie.
+    headers = {k: v for k, v in response.items() if k not in ("X-Request-ID", "Vary")}
+    assert "Cookie" not in response.get("Vary", "") or middleware != settings.API_MIDDLEWARE
+    is_json = response["Content-Type"].startswith("application/json")
+    body = json.loads(response.content) if is_json else None
+    if body and "error" in body:
+        body["error"].pop("request_id")
+    return response.status_code, headers, body
+
+
+def test_dispatch_is_first_and_the_api_list_has_no_session_csrf_or_auth():
+    assert settings.MIDDLEWARE[0] == DISPATCH
+    assert API_ERRORS not in settings.MIDDLEWARE  # only the API answers in its shape
+    for skipped in ("Session", "Csrf", "Authentication", "Message", "allauth", "StaffMFA"):
+        assert not any(skipped in m for m in settings.API_MIDDLEWARE)
+
+
+@pytest.mark.parametrize(
+    "path, headers",
+    [
+        ("/api/v1/me", {}),  # 401 invalid_token, with its Bearer challenge
+        ("/api/v1/me", {"HTTP_AUTHORIZATION": "Bearer not-a-token"}),
+        ("/api/v1/no/such/thing", {}),  # the API's 404
+        ("/api/v1/schema/", {}),  # a 200
+        ("/api/v1/docs/", {}),  # an HTML page
+        ("/api/v1/me", {"HTTP_X_REQUEST_ID": "client-id-1"}),
+    ],
+)
+@pytest.mark.parametrize("https", [False, True])
+def test_api_chain_answers_what_the_site_chain_answered(settings, path, headers, https):
+    if https:
+        settings.SECURE_HSTS_SECONDS = 3600
+        settings.SECURE_SSL_REDIRECT = True
+        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    rf = RequestFactory()
+    before = answer(site_chain(), rf.get(path, **headers))
+    after = answer(settings.API_MIDDLEWARE, rf.get(path, **headers))
+    assert after == before
+    status, sent, _ = after
+    if https:
+        # Plain HTTP is redirected before anything else runs, as on the site.
+        assert status == 301 and sent["Location"].startswith("https://")
+        https_headers = {**headers, "HTTP_X_FORWARDED_PROTO": "https"}
+        secure_before = answer(site_chain(), rf.get(path, **https_headers))
+        secure_after = answer(settings.API_MIDDLEWARE, rf.get(path, **https_headers))
+        assert secure_after == secure_before
+        assert secure_after[1]["Strict-Transport-Security"].startswith("max-age=3600")
+    else:
+        assert sent["X-Frame-Options"] == "DENY"
+        assert sent["X-Content-Type-Options"] == "nosniff"
+        assert sent["Referrer-Policy"] == "same-origin"
+        assert "frame-ancestors 'none'" in sent["Content-Security-Policy"]
+
+
+def test_api_request_never_touches_the_session_even_signed_in(monkeypatch):
+    opened = []
+    original = SessionMiddleware.process_request
+
+    def spy(self, request):
+        opened.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", spy)
+    client = Client()
+    client.force_login(UserFactory())  # a session cookie goes with every request below
+    r = client.get("/api/v1/me")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+    assert r["X-Request-ID"]
+    assert opened == [] and "Set-Cookie" not in r and "Cookie" not in r.get("Vary", "")
+    client.get("/profile/")
+    assert opened == ["/profile/"]  # a page still has its session
+
+
+def test_pages_still_get_csrf_and_sessions():
+    client = Client(enforce_csrf_checks=True)
+    r = client.get("/accounts/login/")
+    assert r.status_code == 200 and "csrftoken" in r.cookies
+    assert r["X-Frame-Options"] == "DENY" and r["X-Request-ID"]
+    r = client.post("/accounts/login/", {"login": "a@example.com", "password": "x"})
+    assert r.status_code == 403  # no CSRF token: refused, as before
+
+
+def test_api_post_without_csrf_token_is_not_refused_by_csrf():
+    client = Client(enforce_csrf_checks=True)
+    r = client.post("/api/v1/jobs/check", {}, content_type="application/json")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
