@@ -1,4 +1,5 @@
-"""The broker API's own, short middleware chain.
+"""Short middleware chains for the machine-to-machine endpoints: the broker API and the OAuth
+authorization server's token-side endpoints.
 
 A call to ``/api/v1/`` is an app with a bearer token: it never has a session, a CSRF cookie, a
 signed-in person, flash messages, allauth's state or a time zone, yet the site's ``MIDDLEWARE``
@@ -8,7 +9,14 @@ instead: the request id, the API's error shape, the outbound budget and the same
 headers the site sends (``SecurityMiddleware``, ``CommonMiddleware``, ``X-Frame-Options``, CSP).
 Because it is a middleware, Django's test client, gunicorn and the tests all take this path.
 
-The chain is a Django handler of its own (:class:`ApiHandler`), so resolving, the views'
+The authorization server's token, revocation and introspection endpoints
+(``OAUTH_ENDPOINT_PREFIXES``) are the same kind of caller: a client authenticating itself in
+the request, never a person's session (DOT's views and ours are CSRF-exempt and read no
+``request.user``). The authorization endpoint (the consent screen) needs the person, and DOT's
+dynamic registration view reads ``request.user``: both stay on the site's chain. They take ``OAUTH_ENDPOINT_MIDDLEWARE``: the API's list without the
+API's error shape, since their errors are RFC 6749's own JSON.
+
+Each chain is a Django handler of its own (:class:`ApiHandler`), so resolving, the views'
 middleware hooks, template responses and exceptions follow Django's own ``_get_response``; only
 the list differs. The outer handler still sends ``request_started``/``request_finished`` and
 logs error responses, once.
@@ -22,7 +30,16 @@ from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
 from django.utils.module_loading import import_string
 
-from config.errors import is_api
+from config.errors import API_PREFIXES
+
+# Mounted by config/urls.py under /oauth/ (apps_registry.oauth_urls); a test checks that each
+# of those endpoints' addresses starts with one of these, the authorization and registration
+# endpoints' do not.
+OAUTH_ENDPOINT_PREFIXES = (
+    "/oauth/token/",
+    "/oauth/revoke_token/",
+    "/oauth/introspect/",
+)
 
 
 class ApiHandler(BaseHandler):
@@ -53,14 +70,23 @@ class ApiHandler(BaseHandler):
 
 
 class ApiDispatchMiddleware:
-    """First in ``MIDDLEWARE``: ``/api/v1/`` requests take ``API_MIDDLEWARE``'s chain, every
-    other request the rest of ``MIDDLEWARE``."""
+    """First in ``MIDDLEWARE``: ``/api/v1/`` requests take ``API_MIDDLEWARE``'s chain, the OAuth
+    token-side endpoints ``OAUTH_ENDPOINT_MIDDLEWARE``'s, every other request the rest of
+    ``MIDDLEWARE``."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.api = ApiHandler(settings.API_MIDDLEWARE)
+        self.chains = (
+            (API_PREFIXES, ApiHandler(settings.API_MIDDLEWARE)._middleware_chain),
+            (
+                OAUTH_ENDPOINT_PREFIXES,
+                ApiHandler(settings.OAUTH_ENDPOINT_MIDDLEWARE)._middleware_chain,
+            ),
+        )
 
     def __call__(self, request):
-        if is_api(request.path):
-            return self.api._middleware_chain(request)
+        path = request.path
+        for prefixes, chain in self.chains:
+            if path.startswith(prefixes):
+                return chain(request)
         return self.get_response(request)

@@ -71,6 +71,10 @@ API_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
 ]
+# The authorization server's token, revocation and introspection endpoints: a
+# client authenticating itself, never a session (config/api_dispatch.py). The API's list without
+# the API's error shape: these answer RFC 6749's errors themselves.
+OAUTH_ENDPOINT_MIDDLEWARE = [m for m in API_MIDDLEWARE if m != "config.errors.ApiErrorMiddleware"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -8,8 +8,10 @@ import pytest
 from django.conf import settings
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.test import Client, RequestFactory
+from django.urls import reverse
 
-from config.api_dispatch import ApiHandler
+from config.api_dispatch import OAUTH_ENDPOINT_PREFIXES, ApiHandler
+from tests.apps_registry.helpers import PROFILE, basic, register
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +115,83 @@ def test_api_post_without_csrf_token_is_not_refused_by_csrf():
     client = Client(enforce_csrf_checks=True)
     r = client.post("/api/v1/jobs/check", {}, content_type="application/json")
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+
+
+# ---- the authorization server's token-side endpoints --------------------------------------------
+def site_chain_without_api_errors() -> list[str]:
+    return [m for m in settings.MIDDLEWARE if m != DISPATCH]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("oauth2_provider:token", {}),
+        ("oauth2_provider:revoke-token", {}),
+        ("oauth2_provider:introspect", {}),
+    ],
+)
+def test_every_token_side_endpoint_takes_the_short_chain(name, kwargs):
+    assert reverse(name, kwargs=kwargs).startswith(OAUTH_ENDPOINT_PREFIXES)
+
+
+def test_the_authorization_and_registration_endpoints_keep_the_site_chain():
+    # The consent screen is the person's; DOT's registration view reads request.user.
+    for name, kwargs in (
+        ("oauth2_provider:authorize", {}),
+        ("oauth2_provider:dcr-register", {}),
+        ("oauth2_provider:dcr-register-management", {"client_id": "abc"}),
+    ):
+        assert not reverse(name, kwargs=kwargs).startswith(OAUTH_ENDPOINT_PREFIXES)
+    assert "config.errors.ApiErrorMiddleware" not in settings.OAUTH_ENDPOINT_MIDDLEWARE
+    for skipped in ("Session", "Csrf", "Authentication", "Message", "allauth", "StaffMFA"):
+        assert not any(skipped in m for m in settings.OAUTH_ENDPOINT_MIDDLEWARE)
+
+
+def oauth_answer(middleware, request):
+    response = ApiHandler(middleware)._middleware_chain(request)
+    headers = {k: v for k, v in response.items() if k not in ("X-Request-ID", "Vary")}
+    return response.status_code, headers, json.loads(response.content or b"null")
+
+
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/oauth/token/", {"grant_type": "client_credentials"}),  # no client: invalid_client
+        ("/oauth/token/", {"grant_type": "password", "username": "a", "password": "b"}),
+        ("/oauth/revoke_token/", {"token": "x"}),
+        ("/oauth/introspect/", {"token": "x"}),
+    ],
+)
+def test_token_side_chain_answers_what_the_site_chain_answered(path, data):
+    rf = RequestFactory()
+    before = oauth_answer(site_chain_without_api_errors(), rf.post(path, data))
+    after = oauth_answer(settings.OAUTH_ENDPOINT_MIDDLEWARE, rf.post(path, data))
+    assert after == before
+    status, sent, body = after
+    assert status in (400, 401) and "error" in body  # RFC 6749's form, not the API's
+    assert sent["X-Frame-Options"] == "DENY" and sent["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_token_request_never_touches_the_session_and_needs_no_csrf(monkeypatch):
+    opened = []
+    original = SessionMiddleware.process_request
+
+    def spy(self, request):
+        opened.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", spy)
+    app, secret = register(scopes={PROFILE: True})
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory())
+    r = client.post(
+        "/oauth/token/",
+        {"grant_type": "client_credentials", "scope": PROFILE},
+        HTTP_AUTHORIZATION=basic(app.client.client_id, secret),
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["token_type"] == "Bearer" and r["X-Request-ID"]
+    assert r["Cache-Control"] == "no-store"
+    assert opened == [] and "Set-Cookie" not in r
+    client.get("/oauth/authorize/?client_id=x")
+    assert opened == ["/oauth/authorize/"]  # the consent screen still has the person's session
