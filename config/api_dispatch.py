@@ -13,7 +13,8 @@ The authorization server's token, revocation and introspection endpoints
 (``OAUTH_ENDPOINT_PREFIXES``) are the same kind of caller: a client authenticating itself in
 the request, never a person's session (DOT's views and ours are CSRF-exempt and read no
 ``request.user``). The authorization endpoint (the consent screen) needs the person, and DOT's
-dynamic registration view reads ``request.user``: both stay on the site's chain. They take ``OAUTH_ENDPOINT_MIDDLEWARE``: the API's list without the
+dynamic registration view reads ``request.user``: both stay on the site's chain. So is ``/mcp``, the MCP endpoint (a bearer token, JSON-RPC and RFC 6750 errors of its own).
+They take ``OAUTH_ENDPOINT_MIDDLEWARE``: the API's list without the
 API's error shape, since their errors are RFC 6749's own JSON.
 
 Each chain is a Django handler of its own (:class:`ApiHandler`), so resolving, the views'
@@ -40,6 +41,9 @@ OAUTH_ENDPOINT_PREFIXES = (
     "/oauth/revoke_token/",
     "/oauth/introspect/",
 )
+# The MCP endpoint (broker.mcp_server): a client with a bearer token, as on /api/v1/, answering
+# JSON-RPC and RFC 6750 errors itself, so it takes the token endpoints' chain. Exactly this path.
+MCP_PATH = "/mcp"
 
 
 class ApiHandler(BaseHandler):
@@ -76,17 +80,13 @@ class ApiDispatchMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.chains = (
-            (API_PREFIXES, ApiHandler(settings.API_MIDDLEWARE)._middleware_chain),
-            (
-                OAUTH_ENDPOINT_PREFIXES,
-                ApiHandler(settings.OAUTH_ENDPOINT_MIDDLEWARE)._middleware_chain,
-            ),
-        )
+        self.api_chain = ApiHandler(settings.API_MIDDLEWARE)._middleware_chain
+        self.client_chain = ApiHandler(settings.OAUTH_ENDPOINT_MIDDLEWARE)._middleware_chain
 
     def __call__(self, request):
         path = request.path
-        for prefixes, chain in self.chains:
-            if path.startswith(prefixes):
-                return chain(request)
+        if path.startswith(API_PREFIXES):
+            return self.api_chain(request)
+        if path == MCP_PATH or path.startswith(OAUTH_ENDPOINT_PREFIXES):
+            return self.client_chain(request)
         return self.get_response(request)

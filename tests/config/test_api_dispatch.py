@@ -195,3 +195,38 @@ def test_a_token_request_never_touches_the_session_and_needs_no_csrf(monkeypatch
     assert opened == [] and "Set-Cookie" not in r
     client.get("/oauth/authorize/?client_id=x")
     assert opened == ["/oauth/authorize/"]  # the consent screen still has the person's session
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_mcp_endpoint_answers_on_the_short_chain_what_it_answered_on_the_site_chain(method):
+    rf = RequestFactory()
+    request = getattr(rf, method)
+    make = (
+        (lambda: request("/mcp", data=b"{}", content_type="application/json"))
+        if method == "post"
+        else (lambda: request("/mcp"))
+    )
+    before = ApiHandler(site_chain_without_api_errors())._middleware_chain(make())
+    after = ApiHandler(settings.OAUTH_ENDPOINT_MIDDLEWARE)._middleware_chain(make())
+    drop = ("X-Request-ID", "Vary")
+    assert after.status_code == before.status_code == 401  # no token: RFC 9728's challenge
+    assert {k: v for k, v in after.items() if k not in drop} == {
+        k: v for k, v in before.items() if k not in drop
+    }
+    assert after.content == before.content
+
+
+def test_only_the_mcp_path_itself_leaves_the_site_chain(monkeypatch):
+    opened = []
+    original = SessionMiddleware.process_request
+
+    def spy(self, request):
+        opened.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", spy)
+    client = Client()
+    r = client.post("/mcp", b"{}", content_type="application/json")
+    assert r.status_code == 401 and "resource_metadata" in r["WWW-Authenticate"]
+    client.get("/mcpx")
+    assert opened == ["/mcpx"]
