@@ -4,7 +4,9 @@ Built on the official ``mcp`` SDK (its low-level ``Server`` and ``StreamableHTTP
 in its stateless, JSON-response mode: each POST is one exchange, so the endpoint is an ordinary
 Django view and runs under the same WSGI workers as everything else. The view bridges the
 request into the SDK's ASGI app with ``async_to_sync``; the SDK's tool handlers call back into the
-broker with ``sync_to_async`` (the request's own thread, so its database connection).
+broker with ``sync_to_async`` (the request's own thread, so its database connection). A plain
+``tools/call`` skips that bridge: ``broker.mcp_direct`` answers it in the request's thread with the
+SDK's own validation and serialisation, and hands everything else to the SDK.
 
 The view is the resource server (MCP authorization specification):
 
@@ -16,45 +18,33 @@ The view is the resource server (MCP authorization specification):
   shows only the delta);
 - ``tools/list`` lists only the tools the grant covers now.
 
-Every tool call is :func:`broker.services.broker_call`, the REST API's code path: policy, grant,
-resource narrowing, rate limits, held writes, audit. A held write answers a result that says so,
-with the approvals page and an id for the ``pending_action`` tool; a client that supports URL
-elicitation (2026-07-28) is first asked to show the person that page.
+Every tool call is :func:`broker.mcp_calls.answer_tool_call`, through the REST API's code path.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import anyio
 import mcp_types as types
 from asgiref.sync import async_to_sync, sync_to_async
-from django.core import signing
 from django.http import HttpResponse, JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from apps_registry import audience
 from apps_registry.metadata import resource_metadata_url
 from broker import exceptions, services
-from broker.mcp_tools import (
-    PENDING_ACTION_TOOL,
-    ArgumentError,
-    ToolSpec,
-    call_arguments,
-    tools_for,
-)
+from broker.mcp_calls import SERVER_IDENTITY, answer_tool_call, as_tool
+from broker.mcp_direct import answer_directly
+from broker.mcp_tools import ToolSpec, tools_for
 from connections.providers import all_operations
 from consent.catalog import CATALOG, Access
 
 MAX_BODY = 1024 * 1024
 TOOLS: dict[str, ToolSpec] = tools_for(all_operations().values())
-SERVER_NAME = "agent-access-platform"
 
 
 def _tools() -> dict[str, ToolSpec]:
@@ -159,171 +149,28 @@ def mcp_endpoint(request):
                 f"{tool.name} needs {tool.scope}: {CATALOG[tool.scope].sentence}.",
             )
     listed = {name: t for name, t in tools.items() if t.scope is None or t.scope in covered}
-    return async_to_sync(_serve)(request, listed)
+    direct = answer_directly(request, listed)
+    return direct if direct is not None else async_to_sync(_serve)(request, listed)
 
 
 # ---- the SDK side ----------------------------------------------------------------------------------
 
 
-def _as_tool(spec: ToolSpec) -> types.Tool:
-    return types.Tool(
-        name=spec.name,
-        title=spec.title,
-        description=spec.description,
-        input_schema=spec.input_schema,
-        annotations=types.ToolAnnotations(
-            title=spec.title,
-            read_only_hint=spec.read_only,
-            destructive_hint=spec.destructive,
-            idempotent_hint=spec.idempotent,
-            open_world_hint=spec.scope is not None,
-        ),
-    )
-
-
-def _text_result(text: str, data: Any, *, error: bool = False) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)],
-        structured_content=data if isinstance(data, dict) else {"result": data},
-        is_error=error,
-    )
-
-
-def _error_result(problem: exceptions.BrokerError) -> types.CallToolResult:
-    error = {"code": problem.code, "message": problem.message, **problem.details}
-    return _text_result(f"{problem.code}: {problem.message}", {"error": error}, error=True)
-
-
-def _pending_result(request, data: dict) -> types.CallToolResult:
-    action = dict(data["pending_action"])
-    action["approval_url"] = request.build_absolute_uri(reverse("consent:approvals"))
-    text = (
-        f"Not done yet: this change waits for the person's approval at {action['approval_url']}. "
-        f"Call the {PENDING_ACTION_TOOL} tool with id {action['id']} to learn the outcome."
-    )
-    return _text_result(text, {"pending_action": action})
-
-
-def run_tool(request, spec: ToolSpec, arguments: dict | None) -> types.CallToolResult:
-    """One tool call, through the broker's one code path (synchronous: the ORM)."""
-    try:
-        if spec.name == PENDING_ACTION_TOOL:
-            action_id = (arguments or {}).get("id")
-            if isinstance(action_id, bool) or not isinstance(action_id, int) or action_id < 1:
-                raise ArgumentError("'id' must be a positive whole number.")
-            result = services.action_status(
-                request=request, action_id=action_id, audience=audience.MCP
-            )
-            if result.data["pending_action"]["status"] == "pending":
-                return _pending_result(request, result.data)
-            return _text_result(json.dumps(result.data), result.data)
-        params, query, body = call_arguments(spec, arguments)
-        result = services.broker_call(
-            request=request,
-            operation=spec.operation,
-            scope=spec.operation.scope,
-            params=params,
-            query=query,
-            body=body,
-            audience=audience.MCP,
-            token=getattr(request, "platform_token", None),
-        )
-    except ArgumentError as problem:
-        return _error_result(exceptions.InvalidRequest(str(problem)))
-    except exceptions.BrokerError as problem:
-        return _error_result(problem)
-    if result.status == 202 and isinstance(result.data, dict) and "pending_action" in result.data:
-        return _pending_result(request, result.data)
-    if result.content is not None:
-        text = result.content.decode("utf-8", errors="replace")
-        return _text_result(text, {"content_type": result.content_type, "text": text})
-    return _text_result(json.dumps(result.data, ensure_ascii=False), result.data)
-
-
-# ---- held writes: tell the person too, where the client can (URL-mode elicitation) -------------
-_STATE_SALT = "broker.mcp.held-write"
-
-
-def _can_show_urls(ctx) -> bool:
-    """2026-07-28 multi-round-trip requests, and a client that declared URL elicitation."""
-    capabilities = getattr(ctx.session, "client_capabilities", None)
-    elicitation = getattr(capabilities, "elicitation", None)
-    return (
-        ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-        and elicitation is not None
-        and elicitation.url is not None
-    )
-
-
-def _ask_the_person(action: dict) -> types.InputRequiredResult:
-    """Ask the client to show the person the approvals page; its retry (carrying the signed
-    ``request_state``) gets the held write's status."""
-    return types.InputRequiredResult(
-        input_requests={
-            "approval": types.ElicitRequest(
-                params=types.ElicitRequestURLParams(
-                    message=(
-                        "The agent wants to make a change that waits for your approval: "
-                        f"{action.get('operation')} on {action.get('resource')}."
-                    ),
-                    url=action["approval_url"],
-                    elicitation_id=f"pending-action-{action['id']}",
-                )
-            )
-        },
-        request_state=signing.dumps({"action": action["id"]}, salt=_STATE_SALT),
-    )
-
-
-def _held_action(state: str) -> int | None:
-    """The pending action id in a ``request_state`` this server signed (the pending_action tool
-    still checks that it belongs to the caller's grant)."""
-    try:
-        value = signing.loads(state, salt=_STATE_SALT, max_age=24 * 3600)
-    except signing.BadSignature:
-        return None
-    action_id = value.get("action") if isinstance(value, dict) else None
-    return action_id if isinstance(action_id, int) else None
-
-
 def _server(request, tools: dict[str, ToolSpec]) -> Server:
     async def list_tools(ctx, params) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[_as_tool(t) for t in tools.values()])
+        return types.ListToolsResult(tools=[as_tool(t) for t in tools.values()])
 
     async def call_tool(ctx, params: types.CallToolRequestParams):
-        spec = tools.get(params.name)
-        if spec is None:
-            return _error_result(exceptions.NotFound(f"No tool named {params.name!r}."))
-        arguments = params.arguments
-        if params.request_state:
-            # The retry after the person was shown the approvals page (below): the write was
-            # held once already; answer its status instead of holding it twice.
-            action_id = _held_action(params.request_state)
-            if action_id is None:
-                return _error_result(exceptions.InvalidRequest("Unknown request_state."))
-            spec, arguments = tools[PENDING_ACTION_TOOL], {"id": action_id}
-        result = await sync_to_async(run_tool, thread_sensitive=True)(request, spec, arguments)
-        action = (result.structured_content or {}).get("pending_action")
-        if (
-            action
-            and action.get("status") == "pending"
-            and not params.request_state
-            and spec.name != PENDING_ACTION_TOOL
-            and _can_show_urls(ctx)
-        ):
-            return _ask_the_person(action)
-        return result
+        # In the request's own thread: its database connection, as the direct path.
+        return await sync_to_async(answer_tool_call, thread_sensitive=True)(
+            request,
+            tools,
+            params,
+            protocol_version=ctx.protocol_version,
+            capabilities=getattr(ctx.session, "client_capabilities", None),
+        )
 
-    return Server(
-        SERVER_NAME,
-        title="Agent Access Platform",
-        instructions=(
-            "Tools act on the person's GitHub, Slack and Google Drive within what they approved. "
-            "A change may wait for their approval: poll it with the pending_action tool."
-        ),
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+    return Server(**SERVER_IDENTITY, on_list_tools=list_tools, on_call_tool=call_tool)
 
 
 def _scope(request) -> dict:
