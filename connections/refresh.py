@@ -41,6 +41,7 @@ from connections.exceptions import (
     RefreshInProgress,
     TokenEndpointError,
 )
+from connections.leased_updates import update_if_leased
 from connections.models import Connection
 from connections.providers import UnknownProvider, get_provider
 
@@ -273,12 +274,7 @@ def _renew_lease(connection_id: int, lease_id: str) -> bool:
     """Extend our lease to a full length if it is still ours and the connection still active
     (one statement, no transaction): the provider is called only after this said yes."""
     until = timezone.now() + timedelta(seconds=settings.CONNECTION_REFRESH_LEASE_SECONDS)
-    return (
-        Connection.objects.filter(
-            pk=connection_id, refresh_lease_id=lease_id, status=Connection.Status.ACTIVE
-        ).update(refresh_lease_until=until)
-        == 1
-    )
+    return update_if_leased(connection_id, lease_id, {"refresh_lease_until": until})
 
 
 def _call_and_store(row: Connection, *, lease_id: str, background: bool) -> str:
@@ -391,9 +387,7 @@ def _store_refreshed(
             changes["refresh_token"] = tokens.refresh_token
         if tokens.scopes is not None:
             changes["scopes"] = list(tokens.scopes)
-        stored = Connection.objects.filter(
-            pk=row.pk, refresh_lease_id=lease_id, status=Connection.Status.ACTIVE
-        ).update(**changes)
+        stored = update_if_leased(row.pk, lease_id, changes)
         if stored:
             for name, value in changes.items():
                 setattr(row, name, value)
