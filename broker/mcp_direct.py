@@ -40,7 +40,6 @@ from mcp.shared.inbound import (
     MCP_PROTOCOL_VERSION_HEADER,
     InboundLadderRejection,
     classify_inbound_request,
-    find_duplicated_routing_header,
     validate_mcp_param_headers,
 )
 from mcp_types import methods as surface
@@ -135,9 +134,9 @@ def _answer_handshake_era(request, tools, message: dict, header_version: str | N
 
 def _answer_modern(request, tools, message: dict, headers: dict[str, str]):
     """2026-07-28: the SDK's single-exchange entry in JSON-response mode."""
+    # (The SDK's duplicated-routing-header rung cannot fire under WSGI on either path: the server
+    # folds repeated headers into one value before Django or the SDK bridge sees them.)
     if any(name.startswith(_PARAM_PREFIX) for name in headers):
-        raise _Fallback
-    if find_duplicated_routing_header(headers.items()) is not None:
         raise _Fallback
     verdict = classify_inbound_request(message, headers=headers)
     if isinstance(verdict, InboundLadderRejection):
