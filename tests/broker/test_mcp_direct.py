@@ -64,7 +64,8 @@ def _wire(response) -> tuple[int, str, dict]:
         result["requestState"] = "signed"
     action = (result.get("structuredContent") or {}).get("pending_action")
     if action:
-        payload = _same(payload, action)
+        # Inside the result only: the envelope's request id may be the same number.
+        payload["result"] = _same(result, action)
     return response.status_code, response["Content-Type"], payload
 
 
