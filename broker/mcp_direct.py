@@ -62,25 +62,22 @@ class _Fallback(Exception):
     """Not the plain case: the SDK answers this request."""
 
 
-def answer_directly(request, tools: dict[str, ToolSpec]) -> HttpResponse | None:
-    """The response to a plain ``tools/call``, or ``None`` for the SDK to answer."""
+def answer_directly(request, tools: dict[str, ToolSpec], message: Any) -> HttpResponse | None:
+    """The response to a plain ``tools/call`` (``message``: the body's decoded JSON, ``None``
+    when it is not JSON), or ``None`` for the SDK to answer."""
     try:
-        return _answer(request, tools)
+        return _answer(request, tools, message)
     except _Fallback:
         return None
 
 
-def _answer(request, tools: dict[str, ToolSpec]) -> HttpResponse:
+def _answer(request, tools: dict[str, ToolSpec], message: Any) -> HttpResponse:
     if request.method != "POST" or request.content_type != _CONTENT_TYPE:
         raise _Fallback
     headers = {name.lower(): value for name, value in request.headers.items()}
     has_json, _ = check_accept_headers(SimpleNamespace(headers=headers))
     if not has_json:
         raise _Fallback
-    try:
-        message = json.loads(request.body)
-    except (ValueError, RecursionError):
-        raise _Fallback from None
     if not (isinstance(message, dict) and message.get("method") == METHOD and "id" in message):
         raise _Fallback
     header_version = headers.get(MCP_PROTOCOL_VERSION_HEADER.lower())

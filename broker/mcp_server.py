@@ -24,6 +24,7 @@ Every tool call is :func:`broker.mcp_calls.answer_tool_call`, through the REST A
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -103,12 +104,17 @@ def covered_scopes(token, grant) -> set[str]:
     return set(token.scope.split()) & set(grant.scopes)
 
 
-def _rpc_requests(body: bytes) -> list[dict]:
+def _decoded(body: bytes) -> Any:
+    """The body's JSON, read once for the step-up check and the direct path (None when it is not
+    JSON: the SDK answers that)."""
     try:
-        message = json.loads(body or b"null")
-    except ValueError:
-        return []
-    messages = message if isinstance(message, list) else [message]
+        return json.loads(body or b"null")
+    except (ValueError, RecursionError):
+        return None
+
+
+def _rpc_requests(payload: Any) -> list[dict]:
+    messages = payload if isinstance(payload, list) else [payload]
     return [m for m in messages if isinstance(m, dict)]
 
 
@@ -137,7 +143,8 @@ def mcp_endpoint(request):
         return JsonResponse({"error": "request_too_large"}, status=413)
     tools = _tools()
     covered = covered_scopes(token, grant)
-    for message in _rpc_requests(request.body):
+    payload = _decoded(request.body)
+    for message in _rpc_requests(payload):
         if message.get("method") != "tools/call":
             continue
         params = message.get("params") or {}
@@ -149,7 +156,7 @@ def mcp_endpoint(request):
                 f"{tool.name} needs {tool.scope}: {CATALOG[tool.scope].sentence}.",
             )
     listed = {name: t for name, t in tools.items() if t.scope is None or t.scope in covered}
-    direct = answer_directly(request, listed)
+    direct = answer_directly(request, listed, payload)
     return direct if direct is not None else async_to_sync(_serve)(request, listed)
 
 

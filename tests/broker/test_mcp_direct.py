@@ -51,7 +51,7 @@ def _direct(monkeypatch, client, token, body, headers):
 
 def _sdk(monkeypatch, client, token, body, headers):
     with monkeypatch.context() as patch:
-        patch.setattr(mcp_server, "answer_directly", lambda request, tools: None)
+        patch.setattr(mcp_server, "answer_directly", lambda request, tools, message: None)
         return _post(client, token, body, headers)
 
 
@@ -144,6 +144,7 @@ NOT_PLAIN = {
     "a batch": ([_call(*READ)[0]], {}),
     "a notification": ({"jsonrpc": "2.0", "method": "tools/call", "params": {}}, {}),
     "not JSON": ("{", {}),
+    "nested deeper than Python's recursion limit": ("[" * 100_000, {}),
     "an unknown protocol version": (_call(*READ)[0], {"HTTP_MCP_PROTOCOL_VERSION": "1999-01-01"}),
     "2026 without its envelope": (
         _call(*READ)[0],
