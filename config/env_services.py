@@ -28,6 +28,9 @@ def parse_database_url(raw: str | None) -> tuple[str, dict]:
         raise ConfigError(
             "DATABASE_URL names no database (expected postgres://user@host:5432/NAME)."
         )
+    if scheme != "sqlite":
+        # Django's backend with a health check that needs no round trip (config/postgresql).
+        config["ENGINE"] = "config.postgresql"
     if scheme == "sqlite":
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)

@@ -45,7 +45,7 @@ def test_production_configuration_loads():
         }
     )
     assert not env.debug
-    assert env.database["ENGINE"] == "django.db.backends.postgresql"
+    assert env.database["ENGINE"] == "config.postgresql"
     assert env.database["NAME"] == "platform"
     assert env.https
 

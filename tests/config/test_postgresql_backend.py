@@ -1,0 +1,83 @@
+"""The PostgreSQL backend's health check: no round trip for a healthy idle connection, and a
+connection the server ended is replaced before the request uses it (config/postgresql)."""
+
+import select
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="PostgreSQL's backend; CI runs this with DATABASE_URL",
+    ),
+]
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _terminate(pid: int) -> None:
+    """What a database restart does to every connection: the server ends it."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+    # The server's goodbye arrives asynchronously: wait until the socket has it.
+    poller = select.poll()
+    poller.register(connection.connection.fileno(), select.POLLIN)
+    assert poller.poll(5000), "the terminated connection never became readable"
+
+
+def test_a_healthy_idle_connection_is_checked_without_a_query(monkeypatch):
+    _backend_pid()
+    raw = connection.connection
+    sent = []
+    real_cursor = raw.cursor
+    monkeypatch.setattr(raw, "cursor", lambda *a, **k: sent.append(a) or real_cursor(*a, **k))
+
+    assert connection.is_usable()
+    assert sent == []
+
+
+def test_the_check_asks_the_server_when_a_transaction_is_open(monkeypatch):
+    raw = connection.connection or (connection.ensure_connection() or connection.connection)
+    raw.execute("BEGIN")
+    sent = []
+    real_cursor = raw.cursor
+    monkeypatch.setattr(raw, "cursor", lambda *a, **k: sent.append(a) or real_cursor(*a, **k))
+    try:
+        assert connection.is_usable()
+        assert len(sent) == 1  # Django's own SELECT 1
+    finally:
+        raw.execute("ROLLBACK")
+
+
+def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it(client):
+    old_pid = _backend_pid()
+    _terminate(old_pid)
+    assert not connection.is_usable()
+
+    close_old_connections()  # what request_started does (Django's test client skips it)
+    response = client.get("/healthz")
+
+    assert response.json()["checks"]["database"] == "ok"
+    assert _backend_pid() != old_pid
+
+
+def test_without_the_check_that_request_would_have_failed(client):
+    """The attack on the check itself: the same ended connection, health checks off, fails."""
+    old_pid = _backend_pid()
+    _terminate(old_pid)
+    connection.health_check_enabled = False
+    try:
+        close_old_connections()
+        assert client.get("/healthz").json()["checks"]["database"] == "down"
+    finally:
+        connection.health_check_enabled = True
+        connection.close()  # the flush after the test needs a working connection
