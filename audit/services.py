@@ -152,43 +152,39 @@ def record_event(
 
 # --- PostgreSQL: the whole append in one round trip -------------------------------------------
 #
-# Two statements sent as one query string: the advisory lock, then an INSERT that reads the last
-# hash, takes the time and computes the new hash in SQL. Under READ COMMITTED each statement gets
-# its own snapshot, so the INSERT (which starts after the lock is granted) sees the previous
-# holder's committed row, exactly like the read-after-lock of the portable path. Outside a
-# transaction the string runs as one implicit transaction (lock, insert, commit: one round trip
-# instead of five); inside one, the lock is held until the caller commits, as before. The hash is
-# the same ``hmac_sha256(key, prev_hash | canonical JSON)`` as ``AuditEvent.compute_hash``: the canonical
+# One statement, ``audit_append_one`` (a PL/pgSQL function, migration 0008): the advisory lock,
+# then the last hash, read in a fresh snapshot (each statement of a VOLATILE function takes one
+# under READ COMMITTED, so it is the previous holder's committed row, exactly like the
+# read-after-lock of the portable path), the time and the INSERT, which computes the new hash in
+# SQL. PostgreSQL keeps the function's plans per connection, so the insert is not planned again
+# for every event (planning it was a third of an append's database time). Outside a transaction
+# the statement is its own transaction (lock, insert, commit: one round trip instead of five);
+# inside one, the lock is held until the caller commits, as before. The hash is the same
+# ``hmac_sha256(key, prev_hash | canonical JSON)`` as ``AuditEvent.compute_hash``: the canonical
 # JSON is built here in Python, with the time (taken under the lock, in SQL) spliced in as
 # Python's ``isoformat()`` would write it, so ``compute_hash`` of the stored row (what
 # ``audit_verify`` checks) gives the same hash. The unique ``prev_hash`` still refuses any fork.
 
 _TABLE = AuditEvent._meta.db_table
+# The function's parameters, after the lock id and the genesis hash, are these columns in this
+# order (``p_<column>``; tests/audit compares them with the function's own).
 _SQL_FIELDS = [
     f
     for f in AuditEvent._meta.concrete_fields
     if f.name not in {"id", "occurred_at", "prev_hash", "hash"}
 ]
+_APPEND_SQL = (
+    "SELECT out_id, out_occurred_at, out_prev_hash, out_hash FROM audit_append_one("
+    + ", ".join(["%s"] * (2 + len(_SQL_FIELDS) + 4))
+    + ")"
+)
 _UTC_TS = "(SELECT ts FROM now_) AT TIME ZONE 'UTC'"
-# Python's isoformat() of an aware UTC datetime: microseconds only when not zero.
+# Python's isoformat() of an aware UTC datetime: microseconds only when not zero (the batch's
+# statement below; the function has the same expression).
 _ISO_SQL = (
     f"to_char({_UTC_TS}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
     f"CASE WHEN to_char({_UTC_TS}, 'US') = '000000' THEN '' "
     f"ELSE '.' || to_char({_UTC_TS}, 'US') END || '+00:00'"
-)
-# Only the model's own table and column names are formatted in; every value is a parameter.
-_APPEND_SQL = (
-    "SELECT pg_advisory_xact_lock(%s);\n"  # noqa: S608
-    f"WITH prev AS MATERIALIZED (SELECT COALESCE((SELECT hash FROM {_TABLE} ORDER BY id DESC "
-    "LIMIT 1), %s) AS h), now_ AS MATERIALIZED (SELECT clock_timestamp() AS ts)\n"
-    f"INSERT INTO {_TABLE} (occurred_at, {', '.join(f.column for f in _SQL_FIELDS)}, "
-    "prev_hash, hash)\n"
-    f"VALUES ((SELECT ts FROM now_), {', '.join(['%s'] * len(_SQL_FIELDS))}, "
-    # HMAC-SHA256 (RFC 2104) from PostgreSQL's sha256(), so no extension is needed: the two
-    # padded keys are parameters, computed in Python from settings.AUDIT_CHAIN_KEY.
-    "(SELECT h FROM prev), (SELECT encode(sha256(%s::bytea || sha256(%s::bytea || convert_to("
-    f"h || '|' || %s || {_ISO_SQL} || %s, 'UTF8'))), 'hex') FROM prev))\n"
-    "RETURNING id, occurred_at, prev_hash, hash"
 )
 
 
@@ -224,8 +220,8 @@ def _pads_of(key: bytes) -> tuple[bytes, bytes]:
 
 
 def _single_round_trip() -> bool:
-    # Several statements with parameters in one execute() need psycopg's client-side binding
-    # (Django's default); with server-side binding the portable path is used.
+    # A batch's two statements with parameters in one execute() need psycopg's client-side
+    # binding (Django's default); with server-side binding the portable path is used.
     return connection.vendor == "postgresql" and not connection.settings_dict.get(
         "OPTIONS", {}
     ).get("server_side_binding")
@@ -258,7 +254,6 @@ def _append_postgresql(event: AuditEvent) -> None:
         cursor.execute(
             _APPEND_SQL, [_CHAIN_LOCK_ID, GENESIS_HASH, *values, *_hmac_pads(), before, after]
         )
-        cursor.nextset()
         row = cursor.fetchone()
     _stored(event, row)
 

@@ -218,6 +218,25 @@ def test_postgresql_append_is_one_round_trip_and_the_chain_verifies():
     assert result.ok and result.checked == 3
 
 
+@pytest.mark.postgres
+def test_postgresql_append_function_takes_the_columns_the_service_sends():
+    """A hashed column added to the model without a migration replacing ``audit_append_one``
+    would be hashed but not stored (and fail verification): this catches it first."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the append function")
+    from audit.services import _SQL_FIELDS
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proargnames FROM pg_proc WHERE proname = 'audit_append_one' AND pronargs = %s",
+            [2 + len(_SQL_FIELDS) + 4],
+        )
+        (names,) = cursor.fetchone()
+    wanted = ["lock_id", "genesis", *(f"p_{f.column}" for f in _SQL_FIELDS)]
+    assert names[: len(wanted)] == wanted
+    assert names[len(wanted) : len(wanted) + 4] == ["opad", "ipad", "before_", "after_"]
+
+
 # --- group commit: the threads of a process share one append (audit.services.GroupCommit) -------
 def _in_threads(n: int, fn) -> list:
     """Run ``fn(i)`` in ``n`` threads at once; return what each returned or raised."""
