@@ -174,7 +174,7 @@ _SQL_FIELDS = [
     if f.name not in {"id", "occurred_at", "prev_hash", "hash"}
 ]
 _APPEND_SQL = (
-    "SELECT out_id, out_occurred_at, out_prev_hash, out_hash FROM audit_append_one("
+    "SELECT out_id, out_occurred_at, out_prev_hash, out_hash FROM audit_append_one("  # noqa: S608
     + ", ".join(["%s"] * (2 + len(_SQL_FIELDS) + 4))
     + ")"
 )
