@@ -46,7 +46,8 @@ def test_a_healthy_idle_connection_is_checked_without_a_query(monkeypatch):
 
 
 def test_the_check_asks_the_server_when_a_transaction_is_open(monkeypatch):
-    raw = connection.connection or (connection.ensure_connection() or connection.connection)
+    connection.ensure_connection()
+    raw = connection.connection
     raw.execute("BEGIN")
     sent = []
     real_cursor = raw.cursor
