@@ -31,7 +31,7 @@ def parse_database_url(raw: str | None) -> tuple[str, dict]:
     if scheme != "sqlite":
         # Django's backend with a health check that needs no round trip (config/postgresql).
         config["ENGINE"] = "config.postgresql"
-    if scheme == "sqlite":
+    else:
         config["CONN_MAX_AGE"] = 0
         config.pop("CONN_HEALTH_CHECKS", None)
         # Without a timeout SQLite answers "database is locked" as soon as a worker writes.

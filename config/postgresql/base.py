@@ -3,7 +3,7 @@
 ``CONN_HEALTH_CHECKS`` makes Django check a persistent connection before a request first uses it,
 so a database restart does not fail the next request of every thread. Django checks by sending
 ``SELECT 1`` and waiting for the answer: one round trip per request, on every brokered call and
-token request (about a twentieth of a brokered call's CPU, and its latency).
+token request (a few per cent of a brokered call's CPU, and a wait in its latency).
 
 An idle connection has nothing to read. When PostgreSQL ends one (a restart, an administrator's
 ``pg_terminate_backend``, ``idle_session_timeout``) it sends its error and closes the socket, which
