@@ -2,23 +2,15 @@
 refreshes. Exactly one wins; the rest are refused, and for a code the replay revokes the winner's
 tokens too (RFC 6749 4.1.2)."""
 
-import pytest
-from django.conf import settings
 from django.test import Client
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from tests.apps_registry.helpers import TOKEN_URL, basic, exchange, get_code, register
 from tests.concurrency import race
 from tests.factories import UserFactory
+from tests.markers import postgresql_only
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="row locks under real concurrency need PostgreSQL; CI runs this with DATABASE_URL",
-    ),
-]
+pytestmark = postgresql_only("row locks under real concurrency")
 
 THREADS = 8
 

@@ -1,20 +1,11 @@
 """An approved action performed by many workers at once reaches the provider exactly once."""
 
-import pytest
-from django.conf import settings
-
 from broker.services import pending_action_perform
 from tests.broker.conftest import make_world
 from tests.concurrency import race
+from tests.markers import postgresql_only
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="row locks (select_for_update) need PostgreSQL; CI runs this with DATABASE_URL",
-    ),
-]
+pytestmark = postgresql_only("row locks (select_for_update)")
 
 THREADS = 8
 

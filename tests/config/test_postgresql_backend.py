@@ -4,18 +4,11 @@ connection the server ended is replaced before the request uses it (config/postg
 import select
 
 import psycopg
-import pytest
-from django.conf import settings
 from django.db import close_old_connections, connection
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="PostgreSQL's backend; CI runs this with DATABASE_URL",
-    ),
-]
+from tests.markers import postgresql_only
+
+pytestmark = postgresql_only("the backend's health check and a terminated connection")
 
 
 def _backend_pid() -> int:

@@ -2,22 +2,13 @@
 
 The cross-process version on SQLite is tests/connections/test_refresh_processes.py."""
 
-import pytest
-from django.conf import settings
-
 from connections.models import Connection
 from connections.sandbox.models import SandboxTokenRequest
 from connections.services import connection_refresh_if_due, get_valid_access_token
 from tests.concurrency import race
+from tests.markers import postgresql_only
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="row locks (select_for_update) need PostgreSQL; CI runs this with DATABASE_URL",
-    ),
-]
+pytestmark = postgresql_only("row locks (select_for_update)")
 
 THREADS = 50  # issue 11: exactly-once with 50 racers
 
