@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -189,8 +190,6 @@ def _with_resource_metadata(response: Response, request) -> Response:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER`` for the broker: every error in the one shape."""
-    from django.http import Http404
-
     if isinstance(exc, BrokerError):
         return _with_resource_metadata(error_response(exc), context.get("request"))
     if isinstance(exc, Http404):

@@ -15,7 +15,7 @@ def operation_urls(operations):
     for operation in operations:
         by_route[operation.route].append(operation)
     return [
-        path(route, views.operation_view(route, ops).as_view(), name=ops[0].name)
+        path(route, views.operation_endpoint(route, ops), name=ops[0].name)
         for route, ops in by_route.items()
     ]
 

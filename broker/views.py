@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import JSONParser
@@ -60,18 +63,11 @@ def as_response(result: services.BrokerResult):
     return Response(result.data, status=result.status, headers=result.headers)
 
 
-def _handler(operation: Operation):
-    def handle(self, request, **kwargs):
-        body = request.data if operation.is_write else None
-        result = services.broker_call(
-            request=request,
-            operation=operation,
-            scope=operation.scope,
-            params={k: str(v) for k, v in kwargs.items()},
-            query=request.query_params,
-            body=body,
-        )
-        return as_response(result)
+def _schema_only(operation: Operation):
+    # drf-spectacular reads the route's APIView class for its methods and their documentation;
+    # requests never reach it (operation_endpoint below serves them).
+    def handle(self, request, **kwargs):  # pragma: no cover - never dispatched
+        raise exceptions.MethodNotAllowed()
 
     if operation.raw_response:
         ok = {(200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file's content")}
@@ -96,9 +92,95 @@ def _handler(operation: Operation):
 
 
 def operation_view(route: str, operations: list[Operation]) -> type[APIView]:
-    attrs = {op.method.lower(): _handler(op) for op in operations}
+    """The route's APIView class, for the OpenAPI schema only (see :func:`operation_endpoint`)."""
+    attrs = {op.method.lower(): _schema_only(op) for op in operations}
     name = "".join(part.title() for part in operations[0].name.split(".")) + "View"
     return type(name, (BrokerAPIView,), attrs)
+
+
+# --- the operations' own view: plain Django -------------------------------------------------------
+#
+# A brokered call is the platform's hot path, and DRF's dispatch gave it nothing it uses (no
+# authentication, permission or throttle classes; one renderer, one parser) for about a tenth of
+# its CPU (its request wrapper, content negotiation, the response's render pass:
+# docs/performance.md). So an operation's route is a plain Django view. What DRF did that a
+# caller can see is kept: the body is read as DRF's JSONParser read it, the answer is rendered
+# by the same JSONRenderer (the same bytes), every error is broker.exceptions' one shape, and the
+# route's APIView class hangs on the view as ``cls``, as DRF's ``as_view()`` does, so the schema
+# documents the route as before.
+
+_RENDERER = JSONRenderer()
+_METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # DRF's Allow order
+
+
+def _json_response(data, *, status: int = 200, headers=None) -> HttpResponse:
+    response = HttpResponse(_RENDERER.render(data), status=status, content_type="application/json")
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_body(request):
+    """The write's body as DRF's JSONParser gave it: nothing (or no Content-Type) reads as an
+    empty object; anything but JSON is refused."""
+    if not request.body or not request.META.get("CONTENT_TYPE"):
+        return {}
+    if request.content_type != "application/json":
+        raise exceptions.InvalidRequest("The request body must be JSON (application/json).")
+    try:
+        charset = request.content_params.get("charset") or "utf-8"
+        return json.loads(request.body.decode(charset), parse_constant=_refuse_constant)
+    except (LookupError, ValueError):  # an unknown charset, bad bytes, bad JSON
+        raise exceptions.InvalidRequest("The request body is not valid JSON.") from None
+
+
+def _answer(request, operation: Operation, kwargs: dict) -> HttpResponse:
+    result = services.broker_call(
+        request=request,
+        operation=operation,
+        scope=operation.scope,
+        params={k: str(v) for k, v in kwargs.items()},
+        query=request.GET,
+        body=_json_body(request) if operation.is_write else None,
+    )
+    if result.content is not None:
+        return as_response(result)
+    return _json_response(result.data, status=result.status, headers=result.headers)
+
+
+def _error(request, exc: exceptions.BrokerError) -> HttpResponse:
+    # The error as the API's DRF views answer it (status, body, challenge headers), rendered here.
+    drf = exceptions.exception_handler(exc, {"request": request})
+    headers = {k: v for k, v in drf.items() if k.lower() != "content-type"}
+    return _json_response(drf.data, status=drf.status_code, headers=headers)
+
+
+def operation_endpoint(route: str, operations: list[Operation]):
+    """The view serving every method declared on ``route``."""
+    by_method = {op.method: op for op in operations}
+    if "GET" in by_method:
+        by_method.setdefault("HEAD", by_method["GET"])  # as Django's View: HEAD is GET
+    allow = ", ".join(m for m in _METHOD_ORDER if m in by_method or m == "OPTIONS")
+
+    @csrf_exempt
+    def view(request, **kwargs):
+        if request.method == "OPTIONS":
+            return HttpResponse(status=204, headers={"Allow": allow})
+        operation = by_method.get(request.method)
+        try:
+            if operation is None:
+                raise exceptions.MethodNotAllowed(headers={"Allow": allow})
+            return _answer(request, operation, kwargs)
+        except exceptions.BrokerError as exc:
+            return _error(request, exc)
+
+    view.cls = operation_view(route, operations)
+    view.initkwargs = {}
+    return view
 
 
 class MeView(BrokerAPIView):

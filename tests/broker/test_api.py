@@ -143,6 +143,68 @@ def test_malformed_json(world):
     assert r.status_code == 400 and err(r) == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"title": NaN}', "application/json"),  # not JSON, though Python's parser takes it
+        (b'{"title": "\xff"}', "application/json"),  # not UTF-8
+        (b'{"title": "x"}', "application/json; charset=no-such-charset"),
+        ("title=x", "application/x-www-form-urlencoded"),
+        ('{"title": "x"}', "text/plain"),
+    ],
+)
+def test_write_bodies_that_are_not_json_are_refused_before_any_call(world, body, content_type):
+    r = world.client.generic(  # generic(): the bytes as given, whatever the charset says
+        "POST",
+        "/api/v1/github/repos/octo/hello/issues",
+        body,
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"Bearer {world.token()}",
+    )
+    assert r.status_code == 400 and err(r) == "invalid_request"
+    assert r["Content-Type"] == "application/json"
+    assert world.fake.seen == []
+
+
+def test_a_method_the_route_does_not_declare(world):
+    from audit.models import AuditEvent
+
+    before = AuditEvent.objects.count()
+    r = world.client.delete(
+        "/api/v1/github/repos/octo/hello", HTTP_AUTHORIZATION=f"Bearer {world.token()}"
+    )
+    assert r.status_code == 405 and err(r) == "method_not_allowed"
+    assert r["Allow"] == "GET, HEAD, OPTIONS"
+    assert r.json()["error"]["request_id"] == r["X-Request-ID"]
+    assert world.fake.seen == [] and AuditEvent.objects.count() == before
+
+
+def test_options_names_the_methods_and_calls_nothing(world):
+    r = world.client.options("/api/v1/github/repos/octo/hello/issues")
+    assert r.status_code == 204 and r["Allow"] == "GET, POST, HEAD, OPTIONS" and not r.content
+    assert world.fake.seen == []
+
+
+def test_head_is_the_get_call(world):
+    r = world.client.head(
+        "/api/v1/github/repos/octo/hello", HTTP_AUTHORIZATION=f"Bearer {world.token()}"
+    )
+    assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    assert len(world.fake.seen) == 1
+
+
+def test_answers_are_compact_utf8_json(world):
+    # The bytes DRF's JSONRenderer wrote before the operations became plain views: compact,
+    # UTF-8 rather than \u escapes.
+    r = world.get("github/repos/octo/hello")
+    assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    assert b'": ' not in r.content and b'", "' not in r.content
+    assert (
+        r.content
+        == json.dumps(r.json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    )
+
+
 def test_write_needs_write_scope(world):
     token = world.token(scopes=["services.github.repositories.read"])
     r = world.post("github/repos/octo/hello/issues", {"title": "x"}, token=token)
