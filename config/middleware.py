@@ -25,7 +25,8 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
+        # META, not request.headers: that builds a mapping of every header, on every request.
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         client_id = incoming if _SAFE_ID.match(incoming) else ""
         request_id = uuid.uuid4().hex
         request.request_id = request_id
