@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils import json as drf_json
 from rest_framework.views import APIView
 
 from broker import exceptions, services
@@ -120,10 +119,6 @@ def _json_response(data, *, status: int = 200, headers=None) -> HttpResponse:
     return response
 
 
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json_body(request):
     """The write's body as DRF's JSONParser gave it: nothing (or no Content-Type) reads as an
     empty object; anything but JSON is refused."""
@@ -133,7 +128,8 @@ def _json_body(request):
         raise exceptions.InvalidRequest("The request body must be JSON (application/json).")
     try:
         charset = request.content_params.get("charset") or "utf-8"
-        return json.loads(request.body.decode(charset), parse_constant=_refuse_constant)
+        # DRF's own strict loads (NaN and Infinity refused), as its JSONParser reads a body.
+        return drf_json.loads(request.body.decode(charset))
     except (LookupError, ValueError):  # an unknown charset, bad bytes, bad JSON
         raise exceptions.InvalidRequest("The request body is not valid JSON.") from None
 
