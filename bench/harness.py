@@ -41,6 +41,8 @@ sys.path.insert(0, str(BENCH))
 from load import Client  # noqa: E402
 
 PYTHON = sys.executable
+# Far above what a run sends in a window: the limits count every request, and refuse none.
+UNREACHED_LIMIT = "1000000000"
 RESULTS: list[dict] = []
 
 
@@ -644,10 +646,12 @@ def main() -> None:
             "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
             "GITHUB_CLIENT_ID": "bench-github-client",
             "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
-            "OAUTH_RATE_LIMIT_PER_CLIENT": "0",
-            "OAUTH_RATE_LIMIT_PER_IP": "0",
-            "BROKER_RATE_LIMIT_PER_APP": "0",
-            "BROKER_RATE_LIMIT_PER_GRANT": "0",
+            # The rate limits stay on, as in production, so their counting is measured; set
+            # out of reach, so that no request of the load is refused.
+            "OAUTH_RATE_LIMIT_PER_CLIENT": UNREACHED_LIMIT,
+            "OAUTH_RATE_LIMIT_PER_IP": UNREACHED_LIMIT,
+            "BROKER_RATE_LIMIT_PER_APP": UNREACHED_LIMIT,
+            "BROKER_RATE_LIMIT_PER_GRANT": UNREACHED_LIMIT,
             # The per-process limit of calls to one provider (2 by default) would answer 503 to
             # part of the 16 clients: as many as a worker has threads, so the figure is the
             # broker's work, not the limiter's refusals.

@@ -16,7 +16,7 @@ from broker.bodies import validate_body
 from broker.pending import pending_action_create
 from broker.policy import CallFacts, decide
 from broker.provider_calls import perform
-from broker.ratelimit import limiter
+from broker.ratelimit import limit_call
 from broker.records import BrokerResult, CallRecord, record_call, refuse, session_window, touch
 from broker.selectors import connection_facts, connection_for, grant_facts, token_facts
 from broker.tokens import grant_for_token, token_authenticate
@@ -73,9 +73,7 @@ def broker_call(
             or (timezone.now() - facts.issued_at > session_window())
         )
         if grant is not None:
-            rl = limiter()
-            rl.hit("app", token.app.pk)
-            rl.hit("grant", grant.pk)
+            limit_call(app_id=token.app.pk, grant_id=grant.pk)
         provider = None
         if operation is not None and grant is not None:
             connection, provider = connection_for(

@@ -11,7 +11,7 @@ from audit.services import record_event
 from broker import exceptions
 from broker.models import BackgroundJob
 from broker.policy import check_job
-from broker.ratelimit import limiter
+from broker.ratelimit import limit_call
 from broker.selectors import grant_facts, grant_for_client
 from broker.tokens import token_authenticate
 
@@ -25,7 +25,7 @@ def job_check(*, request, job_id: str, grant_id: int, scopes: list[str]) -> dict
             "Job checks are made by the app's backend with a client-credentials token."
         )
     app = token.app
-    limiter().hit("app", app.pk)
+    limit_call(app_id=app.pk)
     grant = grant_for_client(grant_id=grant_id, app_id=app.pk)
     if grant is not None:
         grant.app = app

@@ -1,52 +1,28 @@
-"""Fixed-window rate limits per app and per grant, counted in the cache (Redis in production)."""
+"""The broker's rate limits: per app and per grant, in fixed windows, counted together in one
+round trip to the cache (Redis in production) by ``apps_registry.ratelimit``."""
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 
+from apps_registry.ratelimit import FixedWindowLimiter
 from broker import exceptions
 
+counter = FixedWindowLimiter(prefix="broker:rl")
 
-class RateLimiter:
-    timer = time.time  # a class attribute, so tests can swap the clock
 
-    def __init__(self, *, window_seconds: int, limits: dict[str, int]):
-        self.window = window_seconds
-        self.limits = limits
-
-    def hit(self, kind: str, key: object) -> None:
-        """Count one call for (kind, key); raise RateLimited once the window's limit is passed."""
-        limit = self.limits.get(kind)
-        if not limit:
-            return
-        now = self.timer()
-        window = int(now // self.window)
-        cache_key = f"broker:rl:{kind}:{key}:{window}"
-        if cache.add(cache_key, 1, timeout=self.window * 2):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr
-                cache.set(cache_key, 1, timeout=self.window * 2)
-                count = 1
-        if count > limit:
-            wait = max(1, int((window + 1) * self.window - now) + 1)
+def limit_call(*, app_id: int, grant_id: int | None = None) -> None:
+    """Count one call for its app and (when it acts for one) its grant; raise RateLimited when
+    either has used up its window."""
+    limits = [(f"app:{app_id}", settings.BROKER_RATE_LIMIT_PER_APP)]
+    if grant_id is not None:
+        limits.append((f"grant:{grant_id}", settings.BROKER_RATE_LIMIT_PER_GRANT))
+    verdicts = counter.hit_all(limits, window=settings.BROKER_RATE_LIMIT_WINDOW_SECONDS)
+    for (key, _limit), verdict in zip(limits, verdicts, strict=True):
+        if not verdict.allowed:
+            kind = key.split(":", 1)[0]
             raise exceptions.RateLimited(
-                f"Too many requests for this {kind}. Retry after {wait} seconds.",
-                headers={"Retry-After": str(wait)},
-                retry_after=wait,
+                f"Too many requests for this {kind}. Retry after {verdict.retry_after} seconds.",
+                headers={"Retry-After": str(verdict.retry_after)},
+                retry_after=verdict.retry_after,
             )
-
-
-def limiter() -> RateLimiter:
-    return RateLimiter(
-        window_seconds=settings.BROKER_RATE_LIMIT_WINDOW_SECONDS,
-        limits={
-            "app": settings.BROKER_RATE_LIMIT_PER_APP,
-            "grant": settings.BROKER_RATE_LIMIT_PER_GRANT,
-        },
-    )

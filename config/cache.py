@@ -5,6 +5,9 @@ cache operation; building one (its response-callback table) costs more CPU than 
 to Redis itself, and the broker reads the cache on every call (``broker.factcache``). A client
 is only a handle on its pool and is safe to share between threads (each command takes a
 connection from the pool), so one per pool is kept. Behaviour, keys and values are Django's.
+
+:meth:`RedisCache.incr_counters` counts several rate-limit keys in one round trip (Django's
+``add`` then ``incr`` is three: ``SET NX``, ``EXISTS``, ``INCR``, per key), in a Lua script.
 """
 
 from __future__ import annotations
@@ -34,3 +37,27 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def incr_counters(self, keys, *, timeout: int) -> list[int]:
+        """Add one to each counter, creating a missing one (expiring in ``timeout`` seconds),
+        in one round trip: the counts after. One script, so that it is atomic (a counter cannot
+        expire between its two commands and come back without an expiry) and cheaper to send
+        and parse than a ``MULTI`` pipeline (about 0.1 ms less CPU for two keys)."""
+        client = self._cache.get_client(None, write=True)
+        if self._counters is None:
+            self._counters = client.register_script(_INCR_COUNTERS)
+        names = [self.make_and_validate_key(key) for key in keys]
+        return [int(n) for n in self._counters(keys=names, args=[int(timeout)], client=client)]
+
+    _counters = None
+
+
+# KEYS: the counters; ARGV[1]: the expiry of one created here, in seconds.
+_INCR_COUNTERS = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'NX', 'EX', ARGV[1])
+  counts[i] = redis.call('INCR', key)
+end
+return counts
+"""

@@ -38,6 +38,20 @@ def test_fixed_window_counts_and_resets():
     assert limiter.hit("k", limit=0, window=60).allowed  # 0 = no limit
 
 
+def test_several_keys_are_counted_together_and_each_has_its_verdict():
+    import uuid
+
+    limiter = FixedWindowLimiter(prefix=f"test-rl-unit-{uuid.uuid4().hex}")
+    limiter.timer = Clock(1_000_040.5)
+    both = (("app", 3), ("grant", 1), ("none", 0))
+    assert [v.allowed for v in limiter.hit_all(both, window=60)] == [True, True, True]
+    app, grant, none = limiter.hit_all(both, window=60)
+    assert app.allowed and none.allowed
+    assert not grant.allowed and grant.retry_after == 40
+    # A refused request still counted against every key (a fixed window counts attempts).
+    assert not limiter.check("app", limit=2, window=60).allowed
+
+
 @pytest.mark.django_db
 def test_token_endpoint_answers_429_per_client(client, settings):
     settings.OAUTH_RATE_LIMIT_PER_CLIENT = 2
