@@ -11,6 +11,7 @@ as in production, ``DEBUG`` off::
     REDIS_URL=redis://127.0.0.1:6379/7 \\
         .venv/bin/python bench/hotpath.py [--only broker,mcp,cc,refresh] [--calls 2000]
                                           [--profile broker] [--sort tottime]
+                                          [--only broker,broker-uncached --interleave 10]
 
 It creates and drops its own database (``<name>_hot<pid>``). Nothing is asserted.
 """
@@ -34,7 +35,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from harness import Processes, drop_database, recreate_database  # noqa: E402
+from harness import UNREACHED_LIMIT, Processes, drop_database, recreate_database  # noqa: E402
 
 
 def wsgi_call(app, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[str, bytes]:
@@ -125,6 +126,27 @@ def sweep_case(args) -> None:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
 
 
+def interleave(names: list[str], call, args) -> None:
+    """Alternate blocks of each case, so that a machine's slow minutes fall on all of them."""
+    import statistics
+
+    for name in names:
+        for _ in range(args.warmup):
+            call(name)
+    seen = {name: ([], []) for name in names}
+    for _ in range(args.interleave):
+        for name in names:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            for _ in range(args.block):
+                call(name)
+            seen[name][0].append(1000 * (time.process_time() - cpu0) / args.block)
+            seen[name][1].append(1000 * (time.perf_counter() - wall0) / args.block)
+    for name, (cpu, wall) in seen.items():
+        print(f"{name:16} {args.interleave} blocks of {args.block}: CPU median "
+              f"{statistics.median(cpu):.2f} ms/call ({min(cpu):.2f}-{max(cpu):.2f}), wall median "
+              f"{statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f})", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="broker,mcp,cc,refresh")
@@ -134,6 +156,12 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--lines", type=int, default=45)
     parser.add_argument("--queries", action="store_true", help="print one call's SQL")
+    parser.add_argument(
+        "--interleave", type=int, default=0, metavar="ROUNDS",
+        help="run the --only cases in alternating blocks of --block calls, ROUNDS times, and print "
+             "each one's median (an A/B on a noisy machine: both see the same minutes)",
+    )  # fmt: skip
+    parser.add_argument("--block", type=int, default=100)
     args = parser.parse_args()
     only = args.only.split(",")
     database_url = os.environ.get("DATABASE_URL", "")
@@ -165,10 +193,10 @@ def main() -> None:
                 "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
                 "GITHUB_CLIENT_ID": "bench-github-client",
                 "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
-                "OAUTH_RATE_LIMIT_PER_CLIENT": "0",
-                "OAUTH_RATE_LIMIT_PER_IP": "0",
-                "BROKER_RATE_LIMIT_PER_APP": "0",
-                "BROKER_RATE_LIMIT_PER_GRANT": "0",
+                "OAUTH_RATE_LIMIT_PER_CLIENT": UNREACHED_LIMIT,
+                "OAUTH_RATE_LIMIT_PER_IP": UNREACHED_LIMIT,
+                "BROKER_RATE_LIMIT_PER_APP": UNREACHED_LIMIT,
+                "BROKER_RATE_LIMIT_PER_GRANT": UNREACHED_LIMIT,
                 "LOG_LEVEL": "WARNING",
                 "LOG_JSON": "1",
             }
@@ -213,12 +241,27 @@ def main() -> None:
                            b"grant_type=client_credentials&scope=identity.profile.read"),
             "refresh": refresh_request,
         }  # fmt: skip
+        # The brokered call with broker.factcache off: every call reads the token statement.
+        cases["broker-uncached"] = cases["broker"]
+        uncached = {"broker-uncached"}
+        from broker import factcache
+
+        cache_on = factcache.enabled
+
+        def call(name):
+            factcache.enabled = (lambda: False) if name in uncached else cache_on
+            return wsgi_call(application, *cases[name]())
+
+        if args.interleave:
+            interleave(only, call, args)
+            return
         if "sweep" in only:
             sweep_case(args)
         for name in only:
             if name == "sweep":
                 continue
             make = cases[name]
+            factcache.enabled = (lambda: False) if name in uncached else cache_on
             calls = args.calls if name != "refresh" else len(refresh_tokens) - 520
             for _ in range(args.warmup if name != "refresh" else 20):
                 status, out = wsgi_call(application, *make())

@@ -1,121 +1,103 @@
-"""A per-process cache of the token query's row, invalidated by version keys in the shared cache.
+"""A per-process cache of the token statement's row, checked on every call against the versions of
+the rows it came from.
 
-Every brokered call starts with the token, its client, app, person and grant (one query,
-``broker.selectors.token_raw``). Those facts change rarely; calls are many. This keeps the row
-in the process (keyed by the token's checksum) together with the *versions* of what it depends
-on: the token, its grant, its app and its person, each a key in the shared cache (Redis). Any
-change to one of them sets that key to a new random value (:func:`bump`, called by the receivers
-in ``broker.receivers`` on every save or delete, in the transaction and again after commit), so
-the next call in *any* process reads the versions (one ``MGET``), sees the difference and goes to
-the database: revocation, narrowing and suspension take effect on the very next call.
+Every brokered call starts with the token, its client, app, person and grant (one statement,
+``broker.selectors.token_raw_with_connection``). Those facts change rarely; calls are many. This
+keeps the row in the process (keyed by the token's checksum) together with the *versions* of the
+token, app, person and grant rows it was read from: PostgreSQL's ``xmin``, the transaction that
+last wrote a row, which is new on every ``UPDATE`` whatever makes it (a service, the admin, a
+``QuerySet.update``, DOT's own revocation and rotation, a shell, raw SQL) and gone with a deleted
+row (the function ``broker_row_versions``, broker migration 0002). A cached call reads those
+versions and the call's connection in one statement
+(``broker.selectors.versions_with_connection``): when they are the ones the row was read with,
+nothing it says has changed, as of that statement; otherwise the token statement runs again.
+Row and versions are read in one statement, so no interleaving of a change and a read can store
+an old row under new versions: revocation, narrowing and suspension take effect on the very next
+call in every process, with no signal, no shared cache and no bump to lose.
 
-Only with a shared cache (``REDIS_URL``): with the per-process default cache a change made in one
-process could not reach the others, so the cache is off and every call reads the database. If
-the shared cache cannot be reached the call reads the database too; ``MAX_AGE`` bounds how long an
-entry can live even if a version change were lost (Redis evicting or losing a key, which yields a
-new random version on the next read, not the old one).
+PostgreSQL only (SQLite has no row versions), and only outside a transaction (:func:`enabled`):
+otherwise every call reads the database. A row
+without a grant (a person's token whose grant is gone) is not kept: that call is refused, and a
+grant made later must be seen. ``MAX_AGE`` bounds an entry's life as a safety net; it is not
+what invalidates.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
+from dataclasses import dataclass
+from functools import cache
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
+from django.db import connections, router
+from oauth2_provider.models import get_access_token_model
 
-PREFIX = "broker:v:"
+from broker.selectors import (
+    TokenRead,
+    grant_connection_ids,
+    token_raw_with_connection,
+    versions_with_connection,
+)
+
 MAX_AGE = 30.0  # seconds; a safety bound, not the invalidation mechanism
 MAX_ENTRIES = 20_000
 
-_entries: dict[str, tuple[float, tuple, object]] = {}  # checksum -> (stored at, versions, row)
-_keys: dict[str, tuple[str, ...]] = {}  # checksum -> the version keys its row depends on
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    stored_at: float  # time.monotonic()
+    row: tuple
+    versions: str
+    ids: tuple  # the primary keys of the versioned rows (broker.selectors.VERSIONED)
+    connection_ids: dict  # service -> the connection the row's grant names for it
+
+
+_entries: dict[str, Entry] = {}
 _lock = threading.Lock()
 
 
 def enabled() -> bool:
-    """A cache every process shares (Redis): only then is a version change seen everywhere."""
-    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    return backend.endswith("RedisCache")
+    """Only where rows have versions, and only outside a transaction: there every read sees
+    committed rows alone, and two committed versions of a row never share an ``xmin``. Inside
+    one, the transaction's own writes to a row all carry its ``xmin``, so a row it read between
+    two of them would pass for current."""
+    db = router.db_for_read(get_access_token_model())
+    return _has_row_versions(db) and not connections[db].in_atomic_block
 
 
-def keys_for(*, token_id, grant_id, app_id, user_id) -> tuple[str, ...]:
-    out = [f"token:{token_id}", f"app:{app_id}"]
-    if grant_id is not None:
-        out.append(f"grant:{grant_id}")
-    if user_id is not None:
-        out.append(f"user:{user_id}")
-    return tuple(out)
+@cache
+def _has_row_versions(db: str) -> bool:
+    return connections[db].vendor == "postgresql"
 
 
-def versions(keys: tuple[str, ...]) -> tuple | None:
-    """The current versions of ``keys`` (creating missing ones); None if the cache is unreachable."""
-    names = [PREFIX + k for k in keys]
-    try:
-        found = cache.get_many(names)
-        for name in names:
-            if name not in found:
-                cache.add(name, secrets.token_hex(8), timeout=None)
-                found[name] = cache.get(name)
-        if any(found.get(n) is None for n in names):
-            return None
-        return tuple(found[n] for n in names)
-    except Exception:
-        return None
-
-
-def lookup(checksum: str, load) -> tuple[object, bool]:
-    """``(row, from_cache)`` for this token checksum: the row from the process if nothing it depends on changed,
-    otherwise ``load()`` (which returns ``(row, keys)``; ``keys`` from :func:`keys_for`).
-
-    The versions are read *before* the database: a change committed after that read makes the
-    stored entry stale on the next call, whatever the interleaving. That needs the keys before
-    the row, so the first call for a token only learns them (a token's id, grant, app and person
-    never change); from the second call on, the row is cached.
-    """
+def lookup(checksum: str, *, service: str | None, ids_of) -> TokenRead:
+    """The token statement's read for this checksum: the row kept in the process if the rows it
+    came from are unchanged (with the call's connection for ``service`` read now), otherwise a
+    new read. ``ids_of(row)`` gives a row's versioned primary keys, or None for a row that must
+    not be kept."""
     if not enabled():
-        return load()[0], False
-    known = _keys.get(checksum)
-    seen = versions(known) if known else None
-    if seen is not None:
-        entry = _entries.get(checksum)
-        if entry is not None and entry[1] == seen and time.monotonic() - entry[0] <= MAX_AGE:
-            return entry[2], True
-    row, keys = load()
+        return token_raw_with_connection(checksum, service=service)
+    entry = _entries.get(checksum)
+    if entry is not None and time.monotonic() - entry.stored_at <= MAX_AGE:
+        versions, connection = versions_with_connection(
+            entry.ids, entry.connection_ids.get(service) if service else None
+        )
+        if versions == entry.versions:
+            return TokenRead(entry.row, versions, connection)
+    read = token_raw_with_connection(checksum, service=service)
+    ids = ids_of(read.row) if read.row is not None else None
+    if ids is None:
+        with _lock:
+            _entries.pop(checksum, None)
+        return read
+    entry = Entry(time.monotonic(), read.row, read.versions, ids, grant_connection_ids(read.row))
     with _lock:
-        if len(_entries) >= MAX_ENTRIES or len(_keys) >= MAX_ENTRIES:
+        if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
-            _keys.clear()
-        if row is None or keys is None:
-            _entries.pop(checksum, None)
-        elif keys == known and seen is not None:
-            _entries[checksum] = (time.monotonic(), seen, row)
-        else:
-            _keys[checksum] = keys
-            _entries.pop(checksum, None)
-    return row, False
-
-
-def bump(*keys: str) -> None:
-    """Give each key a new version now and again after the surrounding transaction commits (a
-    reader between the two re-reads the old row but stores it under the first new version, which
-    the second makes stale)."""
-    if not enabled() or not keys:
-        return
-
-    def _set():
-        try:
-            cache.set_many({PREFIX + k: secrets.token_hex(8) for k in keys}, timeout=None)
-        except Exception:
-            clear_local()  # this process at least; others stop at MAX_AGE
-
-    _set()
-    transaction.on_commit(_set)
+        _entries[checksum] = entry
+    return read
 
 
 def clear_local() -> None:
     with _lock:
         _entries.clear()
-        _keys.clear()

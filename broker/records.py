@@ -79,30 +79,18 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 def touch(grant, connection) -> None:
     """Mark grant and connection used: skipped when the value just read is recent, otherwise
     one conditional UPDATE (so concurrent calls write it once), in autocommit, no extra commit
-    when nothing changes."""
+    when nothing changes. A grant from the process cache (broker.factcache) is as current as
+    one read now: any write to its row, this one included, makes the next call read it again."""
     now = timezone.now()
     stale = now - LAST_USED_RESOLUTION
     for row in (grant, connection):
         if row is None:
             continue
-        # A grant from the process cache (broker.factcache) carries the last_used_at it was
-        # read with: what this process wrote since counts too, or it would be re-marked on
-        # every call.
-        key = (type(row).__name__, row.pk)
-        last = row.last_used_at
-        if getattr(row, "_broker_cached", False) and key in _touched:
-            last = max(filter(None, (last, _touched[key])))
-        if last is None or last <= stale:
+        if row.last_used_at is None or row.last_used_at <= stale:
             type(row).objects.filter(
                 Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=row.pk
             ).update(last_used_at=now)
             row.last_used_at = now
-            if len(_touched) > 50_000:
-                _touched.clear()
-            _touched[key] = now
-
-
-_touched: dict[tuple[str, int], object] = {}
 
 
 def refusal_error(refusal: Refusal) -> exceptions.BrokerError:

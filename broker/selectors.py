@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -39,6 +40,14 @@ _USER_FIELDS = ("id", "email", "name", "is_active")
 _GRANT_FIELDS = ("id", "user_id", "app_id", "scopes", "connections", "resources", "duration",
                  "expires_at", "created_at", "updated_at", "last_used_at", "revoked_at",
                  "revoke_reason", "declined_scopes", "expired_at")  # fmt: skip
+
+
+# The row versions (PostgreSQL's xmin: the transaction that last wrote a row, new on every
+# UPDATE however it is made) of the token, app, person and grant rows, from one function (broker
+# migration 0002) that takes their primary keys: a column of the token statement, and a cached
+# call's one read beside its connection. broker.factcache compares the two.
+ROW_VERSIONS = "broker_row_versions"
+VERSIONED = ("t", "a", "u", "g")  # the function's arguments, in its order
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,10 @@ def _statement(db: str) -> tuple[str, tuple]:
         ("g", Grant, _columns(Grant, _GRANT_FIELDS)),
     )
     select = ", ".join(f"{alias}.{q(f.column)}" for alias, _, fields in groups for f in fields)
+    if connections[db].vendor == "postgresql":
+        pks = {alias: model._meta.pk.column for alias, model, _fields in groups}
+        keys = ", ".join(f"{alias}.{q(pks[alias])}" for alias in VERSIONED)
+        select += f", {ROW_VERSIONS}({keys})"
     t = token_model._meta
     sql = (
         f"SELECT {select} FROM {q(t.db_table)} t "  # noqa: S608 - names from _meta only
@@ -125,7 +138,18 @@ def token_row(checksum: str) -> TokenRow | None:
 def token_raw(checksum: str) -> tuple | None:
     """The statement's row as the driver returns it: immutable values (JSON still as text), so
     that a cache can keep it and every call still gets objects of its own (broker.factcache)."""
-    return token_raw_with_connection(checksum, service=None)[0]
+    return token_raw_with_connection(checksum, service=None).row
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRead:
+    """What the token statement read: the token's row (None: no such token), the versions of
+    the rows it came from (:data:`ROW_VERSIONS`; None where the database has none), and the
+    grant's connection for the call's service (None: none asked, or none)."""
+
+    row: tuple | None
+    versions: str | None
+    connection: Connection | None
 
 
 @cache
@@ -153,9 +177,9 @@ def _with_connection(db: str) -> str:
     )
 
 
-def token_raw_with_connection(checksum: str, *, service: str | None):
-    """``(token raw row, connection or None)``: with ``service``, the grant's connection for it
-    comes from the same statement (as :func:`connection_load_for_use` would read it)."""
+def token_raw_with_connection(checksum: str, *, service: str | None) -> TokenRead:
+    """The token's row and its versions; with ``service``, the grant's connection for it from
+    the same statement (as :func:`connection_load_for_use` would read it)."""
     db = router.db_for_read(get_access_token_model())
     connection = connections[db]
     sql, groups = _statement(db)
@@ -175,10 +199,63 @@ def token_raw_with_connection(checksum: str, *, service: str | None):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None or service is None:
-        return row, None
+    if row is None:
+        return TokenRead(None, None, None)
     width = sum(len(fields) for _alias, fields in groups)
-    return row[:width], _connection_from(row[width:], db)
+    versioned = connection.vendor == "postgresql"
+    end = width + versioned
+    found = _connection_from(row[end:], db) if service is not None else None
+    return TokenRead(row[:width], row[width] if versioned else None, found)
+
+
+_CONNECTION_ID = re.compile(r"[0-9]{1,18}")
+
+
+@cache
+def _grant_columns(db: str) -> tuple[int, int]:
+    """Where the grant's id and its ``connections`` are in the token statement's row."""
+    _sql, layout = _layout(db)
+    ((start, names),) = [(part[1], part[3]) for part in layout if part[0] == "g"]
+    return start, start + names.index("connections")
+
+
+def grant_connection_ids(row: tuple) -> dict[str, int]:
+    """service -> connection id, as the row's grant names them (what the token statement joins
+    on for a service: a value of up to 18 digits, as a number or a string)."""
+    grant_id, connections_at = _grant_columns(router.db_for_read(get_access_token_model()))
+    if row[grant_id] is None:
+        return {}
+    named = _json(row[connections_at]) or {}
+    out = {}
+    for service, value in named.items() if isinstance(named, dict) else ():
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            continue
+        if _CONNECTION_ID.fullmatch(str(value)):
+            out[service] = int(value)
+    return out
+
+
+@cache
+def _versions_statement(db: str) -> str:
+    # A cached call's one read: the current versions of the rows its facts came from, by primary
+    # key, and the call's connection. PostgreSQL only.
+    q = connections[db].ops.quote_name
+    columns = ", ".join(f"k.{q(f.column)}" for f in _connection_fields())
+    return (
+        f"SELECT {ROW_VERSIONS}(%s, %s, %s, %s), {columns} "  # noqa: S608 - _meta names only
+        f"FROM (SELECT 1) AS one "
+        f"LEFT JOIN {q(Connection._meta.db_table)} k ON k.{q(Connection._meta.pk.column)} = %s"
+    )
+
+
+def versions_with_connection(ids: tuple, connection_id: int | None) -> tuple[str, object]:
+    """``(versions, connection)``: the versions now of the rows with these primary keys
+    (:data:`VERSIONED` order, None for none) and the connection ``connection_id`` (or None)."""
+    db = router.db_for_read(get_access_token_model())
+    with connections[db].cursor() as cursor:
+        cursor.execute(_versions_statement(db), [*ids, connection_id])
+        row = cursor.fetchone()
+    return row[0], _connection_from(row[1:], db)
 
 
 @cache

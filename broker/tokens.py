@@ -1,8 +1,9 @@
 """Platform tokens on the broker's API: who is calling, for which grant.
 
-:func:`token_authenticate` reads the bearer token with :func:`broker.selectors.token_raw` (one
-query: token, app, person and the person's grant; kept by :mod:`broker.factcache` while nothing
-it depends on changes) and returns a :class:`PlatformToken`;
+:func:`token_authenticate` reads the bearer token with
+:func:`broker.selectors.token_raw_with_connection` (one query: token, app, person, the person's
+grant and the call's connection; kept by :mod:`broker.factcache` while the rows it came from are
+unchanged) and returns a :class:`PlatformToken`;
 :func:`grant_for_token` gives the grant it acts for.
 """
 
@@ -22,7 +23,7 @@ from apps_registry.audience import API as API_AUDIENCE
 from apps_registry.audience import audience_allows, resource_uri
 from apps_registry.models import App
 from broker import exceptions, factcache
-from broker.selectors import grant_for_client, token_raw_with_connection, token_row_from
+from broker.selectors import grant_for_client, token_row_from
 from consent.models import Grant
 from consent.selectors import token_ended_with_grant
 
@@ -47,8 +48,9 @@ class PlatformToken:
     app: App
     user: Any
     grant: Grant | None
-    # The grant's connection for the call's service, when it was read with the token (a cache
-    # miss: one statement for both); None otherwise (broker.selectors.connection_for reads it).
+    # The grant's connection for the call's service, read in the token's statement (with the
+    # facts on a cache miss, with their versions on a hit); None when the call names no service
+    # or the grant no connection for it.
     preloaded_connection: Any = None
 
     def is_expired(self) -> bool:
@@ -70,6 +72,17 @@ def _token(row) -> PlatformToken:
     return PlatformToken(**row.token, app=app, user=user, grant=grant)
 
 
+def _versioned_ids(raw: tuple) -> tuple | None:
+    """The primary keys of the rows a token's facts come from (``broker.selectors.VERSIONED``),
+    or None for facts not to keep: a person's token without its grant is refused, and a grant
+    made for that person and app later must be seen."""
+    row = token_row_from(raw)
+    if row.app is None or (row.token["user_id"] is not None and row.grant is None):
+        return None
+    grant_id = row.grant["id"] if row.grant is not None else None
+    return (row.token["id"], row.app["id"], row.token["user_id"], grant_id)
+
+
 def token_authenticate(
     *, request, audience: str = API_AUDIENCE, service: str | None = None
 ) -> PlatformToken:
@@ -83,24 +96,9 @@ def token_authenticate(
         raise exceptions.InvalidToken()
     checksum = hashlib.sha256(raw.encode()).hexdigest()
 
-    preloaded = []
-
-    def load():
-        found, connection = token_raw_with_connection(checksum, service=service)
-        preloaded.append(connection)
-        if found is None:
-            return None, None
-        parsed = token_row_from(found)
-        keys = factcache.keys_for(
-            token_id=parsed.token["id"],
-            grant_id=parsed.grant["id"] if parsed.grant else None,
-            app_id=parsed.app["id"] if parsed.app else None,
-            user_id=parsed.token["user_id"],
-        )
-        return found, keys
-
-    # From this process's cache while nothing the row depends on changed (broker.factcache).
-    found, cached = factcache.lookup(checksum, load)
+    # From this process's cache while the rows it came from are unchanged (broker.factcache).
+    read = factcache.lookup(checksum, service=service, ids_of=_versioned_ids)
+    found = read.row
     row = None if found is None else token_row_from(found)
     if row is None and audience == API_AUDIENCE and token_ended_with_grant(checksum):
         # Its grant was revoked (or expired): say so, as the developer guide promises. MCP keeps
@@ -111,9 +109,7 @@ def token_authenticate(
     if row.app is None:
         raise exceptions.InvalidToken("This token belongs to no registered app.")
     token = _token(row)
-    token.preloaded_connection = preloaded[0] if preloaded else None
-    if cached and token.grant is not None:
-        token.grant._broker_cached = True  # its last_used_at may be older than the database's
+    token.preloaded_connection = read.connection
     if token.is_expired():
         raise exceptions.InvalidToken()
     if row.user is not None and not row.user["is_active"]:

@@ -1,119 +1,250 @@
 """The per-process cache of a call's token and grant facts (broker.factcache): how many queries a
 brokered call makes with and without it, and that every change to what it caches (revocation,
-narrowing, suspension, the token's end) is seen on the very next call. Counts, not timings."""
+narrowing, suspension, deactivation, the token's end), however it is written, is seen on the
+very next call. Counts, not timings; real commits on PostgreSQL (row versions are its own)."""
 
 from __future__ import annotations
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from broker import factcache
+from broker.selectors import ROW_VERSIONS, grant_connection_ids
 from tests.broker.conftest import GH_READ, make_world
+from tests.markers import postgresql_only
 
 PATH = "github/repos/octo/hello"
+
+on_postgresql = postgresql_only("Row versions (xmin)")
 
 
 @pytest.fixture
 def cached(monkeypatch):
-    """The cache on, over the test cache (one process here, so it is shared by definition;
-    with REDIS_URL set, as in CI, this is Redis)."""
-    monkeypatch.setattr(factcache, "enabled", lambda: True)
+    """The cache on (tests/conftest.py turns it off for every other test)."""
+    monkeypatch.setattr(factcache, "enabled", factcache_enabled)
     factcache.clear_local()
     yield
     factcache.clear_local()
 
 
-def queries(world, token) -> list[str]:
+factcache_enabled = factcache.enabled
+
+
+def queries(world, token, status=200) -> list[str]:
     with CaptureQueriesContext(connection) as ctx:
         response = world.get(PATH, token=token)
-    assert response.status_code == 200, response.content
+    assert response.status_code == status, response.content
     return [q["sql"] for q in ctx.captured_queries]
 
 
-def test_a_call_reads_token_grant_and_connection_at_once_and_the_count_stays_constant(
-    world, client, fake, cached
-):
-    token = world.token()
-    queries(world, token)  # learns the version keys (and marks the grant used)
-    miss = queries(world, token)  # stores the row under the versions read before the database
-    assert any("oauth2_provider_accesstoken" in q for q in miss)
-    hit = queries(world, token)
-    assert not any("oauth2_provider_accesstoken" in q or "consent_grant" in q for q in hit)
-    # A miss reads token, grant and the call's connection in one statement; a hit reads only
-    # the connection (the vault's token must be current): the same number of queries.
-    (token_read,) = [q for q in miss if "oauth2_provider_accesstoken" in q]
-    assert "connections_connection" in token_read
-    assert len(hit) == len(miss)
-
-    for _ in range(5):  # more people, grants, selections and audit rows
-        make_world(fake, client)
-    world.grant.refresh_from_db()
-    world.grant.resources = {
-        **world.grant.resources,
-        GH_READ: [{"id": f"octo/r{i}", "label": ""} for i in range(300)]
-        + [{"id": "octo/hello", "label": ""}],
-    }
-    world.grant.save()  # a change: the next call misses
-    assert len(queries(world, token)) == len(miss)
-    assert len(queries(world, token)) == len(hit)
-    other = world.token()  # a new token: learn, miss, then hit
-    queries(world, other)
-    assert len(queries(world, other)) == len(miss)
-    assert len(queries(world, other)) == len(hit)
+def token_statement(sql: str) -> bool:
+    return "token_checksum" in sql
 
 
-def _warm(world, token):
-    for _ in range(3):
-        assert world.get(PATH, token=token).status_code == 200
-    hit = queries(world, token)
-    assert not any("consent_grant" in q for q in hit)
+def warm(world, token) -> None:
+    """The token's first call marks the grant used (a write to its row, so the next call reads
+    it again); after the second, its facts are kept."""
+    queries(world, token)
+    queries(world, token)
 
 
-def test_revocation_is_refused_on_the_very_next_call_through_the_cache(world, cached):
-    from consent.services import grant_revoke
+@on_postgresql[0]
+@on_postgresql[1]
+@on_postgresql[2]
+class TestWithTheCache:
+    def test_a_call_reads_its_facts_once_and_then_only_their_versions(self, world, cached):
+        token = world.token()
+        warm(world, token)
+        factcache.clear_local()
+        miss = queries(world, token)
+        # A miss reads token, grant, their versions and the call's connection in one statement.
+        (read,) = [q for q in miss if token_statement(q)]
+        assert "connections_connection" in read and ROW_VERSIONS in read
+        hit = queries(world, token)
+        assert not any(token_statement(q) for q in hit)
+        # A hit reads the versions and the connection (the vault's token must be current):
+        (versions,) = [q for q in hit if ROW_VERSIONS in q]
+        assert "connections_connection" in versions
+        assert len(hit) == len(miss)
 
-    token = world.token()
-    _warm(world, token)
-    grant_revoke(grant=world.grant, actor=world.user, reason="test")
-    assert world.get(PATH, token=token).status_code in (401, 403)
+    def test_the_count_stays_constant_as_grants_selections_and_audit_rows_grow(
+        self, world, client, fake, cached
+    ):
+        token = world.token()
+        warm(world, token)
+        factcache.clear_local()
+        miss, hit = len(queries(world, token)), len(queries(world, token))
+        for _ in range(5):  # more people, grants, selections and audit rows
+            make_world(fake, client)
+        world.grant.refresh_from_db()
+        world.grant.resources = {
+            **world.grant.resources,
+            GH_READ: [{"id": f"octo/r{i}", "label": ""} for i in range(300)]
+            + [{"id": "octo/hello", "label": ""}],
+        }
+        world.grant.save()
+        factcache.clear_local()
+        assert len(queries(world, token)) == miss
+        assert len(queries(world, token)) == hit
+        other = world.token()  # the grant was marked used a moment ago
+        assert len(queries(world, other)) == miss
+        assert len(queries(world, other)) == hit
+
+    def test_the_call_after_a_change_reads_the_facts_again(self, world, cached):
+        token = world.token()
+        warm(world, token)
+        type(world.grant).objects.filter(pk=world.grant.pk).update(last_used_at=timezone.now())
+        after = queries(world, token)
+        assert any(token_statement(q) for q in after)  # the versions differed: read again
+        assert not any(token_statement(q) for q in queries(world, token))
+
+    def test_revocation_is_refused_on_the_very_next_call(self, world, cached):
+        from consent.services import grant_revoke
+
+        token = world.token()
+        warm(world, token)
+        grant_revoke(grant=world.grant, actor=world.user, reason="test")
+        assert world.get(PATH, token=token).status_code in (401, 403)
+
+    def test_narrowing_is_seen_on_the_very_next_call(self, world, cached):
+        from consent.services import grant_narrow
+
+        token = world.token()
+        warm(world, token)
+        grant_narrow(
+            grant=world.grant, actor=world.user, remove_resources={GH_READ: ["octo/hello"]}
+        )
+        assert world.get(PATH, token=token).status_code == 403
+
+    def test_suspension_is_seen_on_the_very_next_call(self, world, cached):
+        from apps_registry.services import app_suspend
+
+        token = world.token()
+        warm(world, token)
+        app_suspend(app=world.app, actor=None, reason="abuse")
+        assert world.get(PATH, token=token).status_code in (401, 403)
+
+    def test_a_deleted_token_is_refused_on_the_very_next_call(self, world, cached):
+        from oauth2_provider.models import AccessToken
+
+        token = world.token()
+        warm(world, token)
+        for row in AccessToken.objects.filter(user=world.user):
+            row.delete()  # what DOT's revocation endpoint and refresh rotation do
+        assert world.get(PATH, token=token).status_code == 401
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            pytest.param(lambda w: {"grant": {"scopes": []}}, id="grant-scopes"),
+            pytest.param(lambda w: {"grant": {"revoked_at": timezone.now()}}, id="grant-revoked"),
+            pytest.param(lambda w: {"app": {"suspended_at": timezone.now()}}, id="app-suspended"),
+            pytest.param(lambda w: {"user": {"is_active": False}}, id="person-deactivated"),
+            pytest.param(
+                lambda w: {"token": {"expires": timezone.now()}}, id="token-expired-early"
+            ),
+        ],
+    )
+    def test_a_change_written_without_any_service_or_signal_is_seen(self, world, cached, change):
+        """A bulk ``QuerySet.update`` (the admin's actions, a shell, a data migration) sends no
+        signal: the row's new version is all there is to see, and it is enough."""
+        from django.contrib.auth import get_user_model
+        from oauth2_provider.models import AccessToken
+
+        token = world.token()
+        warm(world, token)
+        ((what, values),) = change(world).items()
+        rows = {
+            "grant": type(world.grant).objects.filter(pk=world.grant.pk),
+            "app": type(world.app).objects.filter(pk=world.app.pk),
+            "user": get_user_model().objects.filter(pk=world.user.pk),
+            "token": AccessToken.objects.filter(user=world.user),
+        }[what]
+        assert rows.update(**values)
+        assert world.get(PATH, token=token).status_code in (401, 403)
+
+    def test_a_grant_made_after_a_refused_call_is_seen(self, world, cached):
+        token = world.token()
+        grant = world.grant
+        values = {f.name: getattr(grant, f.name) for f in grant._meta.concrete_fields}
+        type(grant).objects.filter(pk=grant.pk).delete()
+        queries(world, token, status=403)  # no grant: refused, and not kept
+        values.pop("id")
+        type(grant).objects.create(**values)
+        queries(world, token)
+
+    def test_inside_a_transaction_the_cache_is_not_used(self, world, cached):
+        """A transaction's own writes to a row all carry its xmin: a row it read between two of
+        them must not pass for current."""
+        token = world.token()
+        warm(world, token)
+        grants = type(world.grant).objects.filter(pk=world.grant.pk)
+        with transaction.atomic():
+            grants.update(declined_scopes=["agents.jobs.background"])
+            queries(world, token)  # still allowed
+            grants.update(revoked_at=timezone.now())  # the same transaction: the same xmin
+            assert world.get(PATH, token=token).status_code in (401, 403)
+            transaction.set_rollback(True)
 
 
-def test_narrowing_is_seen_on_the_very_next_call_through_the_cache(world, cached):
-    from consent.services import grant_narrow
+@on_postgresql[0]
+@on_postgresql[1]
+@on_postgresql[2]
+class TestTheRowVersionsFunction:
+    def test_it_reads_the_models_own_tables_in_its_arguments_order(self, db):
+        from django.contrib.auth import get_user_model
+        from oauth2_provider.models import get_access_token_model
 
-    token = world.token()
-    _warm(world, token)
-    grant_narrow(grant=world.grant, actor=world.user, remove_resources={GH_READ: ["octo/hello"]})
-    assert world.get(PATH, token=token).status_code == 403
+        from apps_registry.models import App
+        from consent.models import Grant
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_functiondef(%s::regprocedure)",
+                [f"{ROW_VERSIONS}(bigint, bigint, bigint, bigint)"],
+            )
+            (source,) = cursor.fetchone()
+        models = (get_access_token_model(), App, get_user_model(), Grant)  # t, a, u, g
+        reads = [
+            source.index(f"FROM {m._meta.db_table} r WHERE r.{m._meta.pk.column} = p_")
+            for m in models
+        ]
+        assert reads == sorted(reads)
+
+    def test_a_write_changes_its_rows_version_and_a_missing_row_reads_as_a_dash(self, world):
+        from broker.selectors import versions_with_connection
+
+        ids = (0, world.app.pk, world.user.pk, world.grant.pk)
+        before, _ = versions_with_connection(ids, None)
+        token, app, user, grant = before.split(",")
+        assert token == "-" and "-" not in (app, user, grant)
+        type(world.app).objects.filter(pk=world.app.pk).update(name="Renamed")
+        after, connection_read = versions_with_connection(ids, world.connections["github"].pk)
+        assert after.split(",")[1] != app and after.split(",")[2:] == [user, grant]
+        assert connection_read.pk == world.connections["github"].pk
 
 
-def test_suspension_is_seen_on_the_very_next_call_through_the_cache(world, cached):
-    from apps_registry.services import app_suspend
+def test_the_connection_a_grant_names_is_read_as_the_statement_does(db):
+    """The cached path finds the call's connection in the grant's ``connections`` the way the
+    token statement's SQL does (a number of up to 18 digits, or a string of them)."""
+    from broker.selectors import _layout
 
-    token = world.token()
-    _warm(world, token)
-    app_suspend(app=world.app, actor=None, reason="abuse")
-    assert world.get(PATH, token=token).status_code in (401, 403)
+    _sql, layout = _layout("default")
+    (grant_part,) = [part for part in layout if part[0] == "g"]
+    _alias, start, end, names, _converters = grant_part
+    width = max(part[2] for part in layout)
 
+    def row_with(connections):
+        row = [None] * width
+        row[start:end] = ["x"] * (end - start)
+        row[start + names.index("connections")] = connections
+        return tuple(row)
 
-def test_a_deleted_token_is_refused_on_the_very_next_call_through_the_cache(world, cached):
-    from oauth2_provider.models import AccessToken
-
-    token = world.token()
-    _warm(world, token)
-    for row in AccessToken.objects.filter(user=world.user):
-        row.delete()  # what DOT's revocation endpoint and refresh rotation do
-    assert world.get(PATH, token=token).status_code == 401
-
-
-def test_a_version_change_in_another_process_is_seen(world, cached):
-    """Another process changed the grant: all this process sees is the version key."""
-    from django.core.cache import cache
-
-    token = world.token()
-    _warm(world, token)
-    type(world.grant).objects.filter(pk=world.grant.pk).update(scopes=[])  # no signal here
-    assert world.get(PATH, token=token).status_code == 200  # still cached: nothing said so
-    cache.set(f"{factcache.PREFIX}grant:{world.grant.pk}", "changed-elsewhere", timeout=None)
-    assert world.get(PATH, token=token).status_code == 403
+    named = {"github": 12, "slack": "34", "google": True, "x": "1e3", "y": "9" * 19, "z": None}
+    assert grant_connection_ids(row_with(named)) == {"github": 12, "slack": 34}
+    assert grant_connection_ids(row_with('{"github": 5}')) == {"github": 5}  # JSON as text
+    assert grant_connection_ids(row_with([1, 2])) == {}
+    no_grant = [None] * width
+    assert grant_connection_ids(tuple(no_grant)) == {}
