@@ -118,12 +118,33 @@ def _rpc_requests(payload: Any) -> list[dict]:
     return [m for m in messages if isinstance(m, dict)]
 
 
+def _called_service(tools: dict[str, ToolSpec], payload: Any) -> str | None:
+    """The service of the one tool a single ``tools/call`` names: its connection is read with
+    the token (one statement, as a REST call's), not by the tool call afterwards."""
+    calls = [m for m in _rpc_requests(payload) if m.get("method") == "tools/call"]
+    if len(calls) != 1:
+        return None
+    tool = _named_tool(tools, calls[0].get("params"))
+    return tool.operation.service if tool is not None and tool.operation is not None else None
+
+
+def _named_tool(tools: dict[str, ToolSpec], params: Any) -> ToolSpec | None:
+    name = params.get("name") if isinstance(params, dict) else None
+    return tools.get(name) if isinstance(name, str) else None
+
+
 @csrf_exempt
 def mcp_endpoint(request):
     if request.method not in ("POST", "GET", "DELETE"):
         return HttpResponse(status=405, headers={"Allow": "POST"})
+    tools = _tools()
+    # Read once, for the connection hint here, the step-up check and the direct path; a body
+    # over the limit is refused after authentication, unread.
+    payload = _decoded(request.body) if len(request.body) <= MAX_BODY else None
     try:
-        token = services.token_authenticate(request=request, audience=audience.MCP)
+        token = services.token_authenticate(
+            request=request, audience=audience.MCP, service=_called_service(tools, payload)
+        )
         grant = services.grant_for_token(token=token, request=request)
     except (exceptions.InvalidToken, exceptions.GrantRevoked) as problem:
         # A token of a revoked grant is no longer valid: 401, so the client asks the person
@@ -136,19 +157,16 @@ def mcp_endpoint(request):
         )
     if grant is None or not grant.is_live():
         return _unauthorized(request, "The person's approval for this app has ended.")
-    # The tool call runs in this request, a moment later: it uses this token instead of reading
-    # it again (broker_call still reads the grant's connection and checks everything else).
+    # The tool call runs in this request, a moment later: it uses this token, and the connection
+    # read with it, instead of reading them again (broker_call checks everything else).
     request.platform_token = token
     if len(request.body) > MAX_BODY:
         return JsonResponse({"error": "request_too_large"}, status=413)
-    tools = _tools()
     covered = covered_scopes(token, grant)
-    payload = _decoded(request.body)
     for message in _rpc_requests(payload):
         if message.get("method") != "tools/call":
             continue
-        params = message.get("params") or {}
-        tool = tools.get(params.get("name")) if isinstance(params, dict) else None
+        tool = _named_tool(tools, message.get("params"))
         if tool is not None and tool.scope and tool.scope not in covered:
             return _insufficient_scope(
                 request,

@@ -2,7 +2,7 @@
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the pool on every
 cache operation; building one (its response-callback table) costs more CPU than the round trip
-to Redis itself, and the broker reads the cache on every call (``broker.factcache``). A client
+to Redis itself, and the broker counts its rate limits there on every call. A client
 is only a handle on its pool and is safe to share between threads (each command takes a
 connection from the pool), so one per pool is kept. Behaviour, keys and values are Django's.
 

@@ -23,8 +23,9 @@ def signed_in_client(client, user):
 # --- apps_registry ------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def _broker_fact_cache_off(monkeypatch):
-    """The broker's per-process fact cache (on with REDIS_URL, as in CI) outlives a test and
-    would hide the queries other tests count; tests/broker/test_factcache.py turns it on."""
+    """The broker's per-process fact cache (on with PostgreSQL outside a transaction, as in CI's
+    transactional tests) outlives a test and would hide the queries other tests count;
+    tests/broker/test_factcache.py turns it on."""
     from broker import factcache
 
     monkeypatch.setattr(factcache, "enabled", lambda: False)

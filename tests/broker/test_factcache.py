@@ -175,6 +175,39 @@ class TestWithTheCache:
         type(grant).objects.create(**values)
         queries(world, token)
 
+    def test_an_mcp_tool_call_reads_what_the_rest_call_reads(self, world, cached):
+        """Its one tool's connection comes with the token, as a REST call's does."""
+        import json
+
+        from tests.broker.test_mcp import bind
+
+        token = world.token()
+        bind(token, "http://testserver/mcp")
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "github.repos.get",
+                        "arguments": {"owner": "octo", "repo": "hello"}}}
+        )  # fmt: skip
+
+        def mcp_queries() -> list[str]:
+            with CaptureQueriesContext(connection) as ctx:
+                response = world.client.post(
+                    "/mcp", body, content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {token}",
+                    HTTP_ACCEPT="application/json, text/event-stream",
+                )  # fmt: skip
+            assert response.status_code == 200 and '"isError":false' in response.content.decode()
+            return [q["sql"] for q in ctx.captured_queries]
+
+        mcp_queries()
+        mcp_queries()  # warm: the first marked the grant used
+        rest = world.token()  # a REST token of the same grant, warm too
+        warm(world, rest)
+        assert len(mcp_queries()) == len(queries(world, rest))
+        factcache.clear_local()
+        (read,) = [q for q in mcp_queries() if token_statement(q)]
+        assert "connections_connection" in read
+
     def test_inside_a_transaction_the_cache_is_not_used(self, world, cached):
         """A transaction's own writes to a row all carry its xmin: a row it read between two of
         them must not pass for current."""

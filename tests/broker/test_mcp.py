@@ -164,6 +164,18 @@ def test_a_tool_needing_a_missing_scope_is_a_403_step_up(fake, client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("name", [["github.repos.get"], {"n": 1}, 7, None])
+def test_a_tool_name_that_is_not_a_string_is_a_json_rpc_error(fake, client, name):
+    world = make_world(fake, client)
+    token = world.token()
+    bind(token, "http://testserver/mcp")
+    response = rpc(client, token, "tools/call", {"name": name, "arguments": {}})
+    assert response.status_code in (200, 400), response.content
+    assert "error" in response.content.decode() or '"isError":true' in response.content.decode()
+    assert not fake.seen
+
+
+@pytest.mark.django_db
 def test_a_revoked_grant_is_401(fake, client):
     world = make_world(fake, client)
     token = world.token()
