@@ -79,8 +79,9 @@ class _Shutdown:
     between two bytecodes of whatever runs, and inside a C callback Python prints
     "Exception ignored in ..." and carries on (seen during Celery's start-up), so beat would run
     on, lock held, until someone kills it. ``beat_init`` therefore checks the request before the
-    first tick. Celery's own handler is replaced too: it closes the broker connection *inside* the
-    handler, which can deadlock on a lock the interrupted publish holds; ours does no I/O.
+    first tick. Celery's own handler is never installed (see ``main``): it closes the broker
+    connection and saves the schedule *inside* the handler, which can deadlock on a lock the
+    interrupted publish holds or re-enter an import under way; ours does no I/O.
     If beat has still not ended ``STOP_DEADLINE_SECONDS`` after the signal, a watchdog gives the
     lock back and exits with status 1, so a deploy never waits for the lock to expire.
     """
@@ -100,7 +101,7 @@ class _Shutdown:
         raise SystemExit(0)
 
     def on_beat_init(self, sender, **kwargs) -> None:
-        self.install()  # after Celery's install_sync_handler, so ours wins
+        self.install()  # again: whatever ran since, ours must be the handler
         if self.requested.is_set():
             sender.stop()  # a stop that arrived during start-up: never tick
 
@@ -120,6 +121,10 @@ class _Shutdown:
 _shutdown = _Shutdown()
 
 
+def _keep_our_handler(beat, service) -> None:
+    _shutdown.install()
+
+
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -127,6 +132,7 @@ def main(argv: list[str]) -> int:
 
     django.setup()
     import redis
+    from celery.apps.beat import Beat
     from celery.signals import beat_init
     from django.conf import settings
 
@@ -154,6 +160,12 @@ def main(argv: list[str]) -> int:
     sys.stderr.write(f"beat: holding the single-beat lock as {lock.token}\n")
     stop = threading.Event()
     threading.Thread(target=_keep_renewing, args=(lock, stop), daemon=True).start()
+    # Celery's own SIGTERM handler (``install_sync_handler``) saves the schedule *inside* the
+    # handler: landing while the scheduler is first built (Service.start builds it lazily, before
+    # beat_init, and that imports the result backend) it builds it again mid-import and fails
+    # ("partially initialized module"), exit 1. Ours stays in place instead: it raises
+    # SystemExit, and Service.start saves the schedule on its way out.
+    Beat.install_sync_handler = _keep_our_handler
     try:
         code = app.start(["beat", "--scheduler", "celery.beat:Scheduler", *argv])
     except SystemExit as exc:
