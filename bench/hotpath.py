@@ -126,6 +126,18 @@ def sweep_case(args) -> None:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
 
 
+def postgresql_cpu() -> float:
+    """CPU seconds so far of the PostgreSQL backend serving this process's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def interleave(names: list[str], call, args) -> None:
     """Alternate blocks of each case, so that a machine's slow minutes fall on all of them."""
     import statistics
@@ -276,12 +288,16 @@ def main() -> None:
                 print(f"{name}: {len(captured.captured_queries)} queries")
                 for q in captured.captured_queries:
                     print(f"    {q['sql'][:160]}")
+            pg0 = postgresql_cpu()
             wall0, cpu0 = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 wsgi_call(application, *make())
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            print(f"{name:8} {calls} calls: CPU {1000 * cpu / calls:.2f} ms/call, "
-                  f"wall {1000 * wall / calls:.2f} ms/call", flush=True)  # fmt: skip
+            # The backend's CPU is counted in clock ticks (10 ms): over 2,000 calls, 5 µs each.
+            pg = postgresql_cpu() - pg0
+            print(f"{name:8} {calls} calls: CPU {1000 * cpu / calls:.2f} ms/call + PostgreSQL "
+                  f"{1000 * pg / calls:.2f}, wall {1000 * wall / calls:.2f} ms/call",
+                  flush=True)  # fmt: skip
             if name in args.profile.split(","):
                 import cProfile
                 import pstats
