@@ -89,7 +89,12 @@ class PlatformOAuth2Validator(
     # ---- issuing -------------------------------------------------------------------------------
     def save_bearer_token(self, token, request, *args, **kwargs):
         try:
-            result = super().save_bearer_token(token, request, *args, **kwargs)
+            if request.grant_type == "client_credentials" and "refresh_token" not in token:
+                # The access token's INSERT is all there is to save, and atomic on its own: DOT's
+                # transaction around it would add two round trips (BEGIN, COMMIT) to every grant.
+                result = self._save_bearer_token(token, request, *args, **kwargs)
+            else:
+                result = super().save_bearer_token(token, request, *args, **kwargs)
         except RefreshTokenReused as reused:
             # Rotated by a concurrent request between validation and now: reuse.
             if reused.token_family:

@@ -117,22 +117,23 @@ class OAuthEndpointMixin:
         requests with a wrong secret never spend it."""
         window = settings.OAUTH_RATE_LIMIT_WINDOW_SECONDS
         ip = client_ip(request)
-        verdict = limiter.hit(
-            f"{self.endpoint_name}:ip:{ip}", limit=settings.OAUTH_RATE_LIMIT_PER_IP, window=window
-        )
-        if not verdict.allowed:
-            return too_many(verdict.retry_after)
         client_id, method = claimed_client(request)
         request._oauth_claimed_client = client_id
+        checks = (
+            ((failed_auth_key(ip, client_id), settings.OAUTH_RATE_LIMIT_FAILED_AUTH),)
+            if client_id
+            else ()
+        )
+        # The address counted and the failed-authentication budget read in one round trip.
+        for verdict in limiter.hit_all(
+            ((f"{self.endpoint_name}:ip:{ip}", settings.OAUTH_RATE_LIMIT_PER_IP),),
+            window=window,
+            checks=checks,
+        ):
+            if not verdict.allowed:
+                return too_many(verdict.retry_after)
         if not client_id:
             return None
-        verdict = limiter.check(
-            failed_auth_key(ip, client_id),
-            limit=settings.OAUTH_RATE_LIMIT_FAILED_AUTH,
-            window=window,
-        )
-        if not verdict.allowed:
-            return too_many(verdict.retry_after)
         if method is None:
             # Nothing authenticates a public client: count it per address, so that requests
             # naming it from elsewhere cannot use up the budget of the real one.

@@ -145,17 +145,20 @@ def interleave(names: list[str], call, args) -> None:
     for name in names:
         for _ in range(args.warmup):
             call(name)
-    seen = {name: ([], []) for name in names}
+    seen = {name: ([], [], []) for name in names}
     for _ in range(args.interleave):
         for name in names:
+            pg0 = postgresql_cpu()
             wall0, cpu0 = time.perf_counter(), time.process_time()
             for _ in range(args.block):
                 call(name)
             seen[name][0].append(1000 * (time.process_time() - cpu0) / args.block)
             seen[name][1].append(1000 * (time.perf_counter() - wall0) / args.block)
-    for name, (cpu, wall) in seen.items():
+            seen[name][2].append(1000 * (postgresql_cpu() - pg0) / args.block)
+    for name, (cpu, wall, pg) in seen.items():
         print(f"{name:16} {args.interleave} blocks of {args.block}: CPU median "
-              f"{statistics.median(cpu):.2f} ms/call ({min(cpu):.2f}-{max(cpu):.2f}), wall median "
+              f"{statistics.median(cpu):.2f} ms/call ({min(cpu):.2f}-{max(cpu):.2f}) + PostgreSQL "
+              f"{statistics.median(pg):.2f}, wall median "
               f"{statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f})", flush=True)  # fmt: skip
 
 
@@ -167,6 +170,12 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="cProfile these (comma-separated)")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--lines", type=int, default=45)
+    parser.add_argument(
+        "--profile-out",
+        default="",
+        metavar="DIR",
+        help="also save each --profile case's stats to DIR/<case>.prof",
+    )
     parser.add_argument("--queries", action="store_true", help="print one call's SQL")
     parser.add_argument(
         "--interleave", type=int, default=0, metavar="ROUNDS",
@@ -308,6 +317,8 @@ def main() -> None:
                     lambda m=make, k=n: [wsgi_call(application, *m()) for _ in range(k)]
                 )
                 pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
+                if args.profile_out:
+                    profiler.dump_stats(os.path.join(args.profile_out, f"{name}.prof"))
     finally:
         procs.stop_all()
         from django.db import connections

@@ -1,11 +1,14 @@
 """Reads of the broker: the token's facts in one query, the grant and connection a call uses.
 
-:func:`token_row` is the hot path's only read of the token, its client, app, person and (for a
-person's token) the grant of that person and app, as they are now. It is one plain SQL statement,
-written once from the models' own table and column names, with every value a parameter: building
-and compiling the equivalent ORM query (four joins and a filtered relation) cost more than the
-rest of a brokered call. The row comes back as plain values (:class:`TokenRow`), which is also
-what a cache would keep.
+The token statement (:func:`token_raw_with_connection`) reads the token, its client, app, person
+and (for a person's token) the grant of that person and app, as they are now, with the row
+versions of those rows and, for a call to a service, the connection the grant names for it: one
+plain SQL statement, written once from the models' own table and column names, with every value
+a parameter (building and compiling the equivalent ORM query, four joins and a filtered
+relation, cost more than the rest of a brokered call). The row comes back as plain values, which
+is what ``broker.factcache`` keeps; a cached call then reads only the versions and its
+connection (:func:`versions_with_connection`). :func:`token_row_from` turns a row into a
+:class:`TokenRow`.
 """
 
 from __future__ import annotations

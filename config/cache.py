@@ -6,8 +6,9 @@ to Redis itself, and the broker counts its rate limits there on every call. A cl
 is only a handle on its pool and is safe to share between threads (each command takes a
 connection from the pool), so one per pool is kept. Behaviour, keys and values are Django's.
 
-:meth:`RedisCache.incr_counters` counts several rate-limit keys in one round trip (Django's
-``add`` then ``incr`` is three: ``SET NX``, ``EXISTS``, ``INCR``, per key), in a Lua script.
+:meth:`RedisCache.incr_counters` counts several rate-limit keys, and reads others, in one round
+trip (Django's ``add`` then ``incr`` is three: ``SET NX``, ``EXISTS``, ``INCR``, per key), in a
+Lua script.
 """
 
 from __future__ import annotations
@@ -38,26 +39,36 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = RedisCacheClient
 
-    def incr_counters(self, keys, *, timeout: int) -> list[int]:
-        """Add one to each counter, creating a missing one (expiring in ``timeout`` seconds),
-        in one round trip: the counts after. One script, so that it is atomic (a counter cannot
-        expire between its two commands and come back without an expiry) and cheaper to send
-        and parse than a ``MULTI`` pipeline (about 0.1 ms less CPU for two keys)."""
+    def incr_counters(self, keys, *, timeout: int, read=()) -> list[int]:
+        """Add one to each counter of ``keys``, creating a missing one (expiring in ``timeout``
+        seconds), and read the counters of ``read`` as they are (0 for a missing one), in one
+        round trip: the counts, ``keys``' then ``read``'s. One script, so that it is atomic (a
+        counter cannot expire between its two commands and come back without an expiry) and
+        cheaper to send and parse than a ``MULTI`` pipeline (about 0.1 ms less CPU for two
+        keys)."""
         client = self._cache.get_client(None, write=True)
         if self._counters is None:
             self._counters = client.register_script(_INCR_COUNTERS)
-        names = [self.make_and_validate_key(key) for key in keys]
-        return [int(n) for n in self._counters(keys=names, args=[int(timeout)], client=client)]
+        names = [self.make_and_validate_key(key) for key in (*keys, *read)]
+        counts = self._counters(keys=names, args=[int(timeout), len(keys)], client=client)
+        return [int(n) for n in counts]
 
     _counters = None
 
 
-# KEYS: the counters; ARGV[1]: the expiry of one created here, in seconds.
+# KEYS: the counters to count, then those to read; ARGV[1]: the expiry of a counter created
+# here, in seconds; ARGV[2]: how many of KEYS to count. Django stores an int as its decimal
+# digits, so a counter reads back as a number (a missing one as 0: a nil would end the list).
 _INCR_COUNTERS = """
 local counts = {}
+local counted = tonumber(ARGV[2])
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, 0, 'NX', 'EX', ARGV[1])
-  counts[i] = redis.call('INCR', key)
+  if i <= counted then
+    redis.call('SET', key, 0, 'NX', 'EX', ARGV[1])
+    counts[i] = redis.call('INCR', key)
+  else
+    counts[i] = tonumber(redis.call('GET', key)) or 0
+  end
 end
 return counts
 """

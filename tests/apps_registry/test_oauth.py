@@ -4,6 +4,8 @@ error and changes nothing (no code, no token), except where the RFC says to revo
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
@@ -239,6 +241,26 @@ def test_client_credentials_for_a_confidential_client(client, app_secret):
     body = response.json()
     assert "refresh_token" not in body
     assert AccessToken.objects.get().user is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_credentials_grant_is_the_client_read_one_insert_and_its_event(client):
+    """Counts, not times (docs/performance.md): no transaction around the token's INSERT, whose
+    event is recorded after it (a failed append answers an error, the token unused)."""
+    app, secret = register()
+    auth = basic(app.client.client_id, secret)
+    data = {"grant_type": "client_credentials", "scope": PROFILE}
+    client.post(TOKEN_URL, data, HTTP_AUTHORIZATION=auth)  # warm: settings, caches
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.post(TOKEN_URL, data, HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200, response.content
+    statements = [q["sql"].split()[0].upper() for q in ctx.captured_queries]
+    inserted = statements.index("INSERT")
+    assert statements[:inserted] == ["SELECT"]  # the client, its app and scopes
+    assert "oauth2_provider_accesstoken" in ctx.captured_queries[inserted]["sql"]
+    assert AuditEvent.objects.filter(action=Action.TOKEN_ISSUED).count() == 2
+    if connection.vendor == "postgresql":
+        assert len(statements) == 3  # ... and the audit append, one statement
 
 
 def test_client_credentials_with_unpermitted_scope_is_invalid_scope(client, app_secret):

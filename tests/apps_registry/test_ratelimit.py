@@ -52,6 +52,25 @@ def test_several_keys_are_counted_together_and_each_has_its_verdict():
     assert not limiter.check("app", limit=2, window=60).allowed
 
 
+def test_checks_read_a_count_without_adding_to_it():
+    import uuid
+
+    limiter = FixedWindowLimiter(prefix=f"test-rl-unit-{uuid.uuid4().hex}")
+    limiter.timer = Clock(1_000_040.5)
+    limiter.hit("failed", limit=5, window=60)
+    limiter.hit("failed", limit=5, window=60)
+    ip, failed, unseen, off = limiter.hit_all(
+        (("ip", 1),), window=60, checks=(("failed", 2), ("unseen", 1), ("failed", 0))
+    )
+    assert ip.allowed and unseen.allowed and off.allowed
+    assert not failed.allowed and failed.retry_after == 40  # 2 failures of 2: refused
+    assert not limiter.hit_all((("ip", 1),), window=60, checks=(("failed", 3),))[0].allowed
+    assert limiter.check("failed", limit=3, window=60).allowed  # checks never counted
+    assert limiter.hit_all((), window=60, checks=(("x", 0),)) == [
+        limiter.check("x", limit=0, window=60)
+    ]
+
+
 @pytest.mark.django_db
 def test_token_endpoint_answers_429_per_client(client, settings):
     settings.OAUTH_RATE_LIMIT_PER_CLIENT = 2

@@ -64,6 +64,20 @@ def test_a_limiter_over_it_counts_several_keys_in_one_round_trip(redis_cache, mo
     assert limiter.check("app:1", limit=2, window=60).allowed is False  # reads what it counted
 
 
+def test_counters_are_read_in_the_same_round_trip(redis_cache, monkeypatch):
+    redis_cache.incr_counters(["seen", "seen"], timeout=30)
+    trips = Commands(redis_cache._cache.get_client(None, write=True), monkeypatch)
+    assert redis_cache.incr_counters(["n"], timeout=30, read=["seen", "missing"]) == [1, 2, 0]
+    assert redis_cache.incr_counters([], timeout=30, read=["n"]) == [1]
+    assert trips.trips == 2
+    assert redis_cache.get("missing") is None  # read, not created (a third round trip)
+    limiter = FixedWindowLimiter(prefix="rl", cache_backend=redis_cache)
+    limiter.hit("failed", limit=9, window=60)
+    ip, failed = limiter.hit_all((("ip", 5),), window=60, checks=(("failed", 1),))
+    assert ip.allowed and not failed.allowed
+    assert trips.trips == 5
+
+
 def test_counting_survives_redis_forgetting_the_script(redis_cache):
     assert redis_cache.incr_counters(["k"], timeout=30) == [1]
     redis_cache._cache.get_client(None, write=True).script_flush()  # as a Redis restart does
