@@ -6,10 +6,16 @@ uses cannot both rotate it) and reuse detection (a rotated token used again revo
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
+from django.db import connections, router
 from django.utils import timezone
-from oauth2_provider.models import get_refresh_token_model, refresh_token_expire_timedelta
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_refresh_token_model,
+    refresh_token_expire_timedelta,
+)
 from oauth2_provider.settings import oauth2_settings
 
 from apps_registry.hashers import checksum
@@ -24,6 +30,49 @@ class RefreshTokenReused(Exception):
     def __init__(self, token_family):
         super().__init__("refresh token already rotated")
         self.token_family = token_family
+
+
+# The rotation's two writes, written once per database from the models' own names: through the
+# ORM, the UPDATE's compilation and the delete's collector (which looks for rows to cascade to
+# and sends signals nobody listens to) were a quarter of a refresh grant's CPU.
+@functools.cache
+def _spend_statement(db: str) -> str:
+    q = connections[db].ops.quote_name
+    meta = get_refresh_token_model()._meta
+
+    def col(name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    return (
+        f"UPDATE {q(meta.db_table)} SET {col('revoked')} = %s, {col('updated')} = %s, "  # noqa: S608
+        f"{col('access_token')} = NULL WHERE {q(meta.pk.column)} = %s AND {col('revoked')} IS NULL"
+    )
+
+
+@functools.cache
+def _delete_access_statement(db: str) -> str:
+    q = connections[db].ops.quote_name
+    meta = get_access_token_model()._meta
+    return f"DELETE FROM {q(meta.db_table)} WHERE {q(meta.pk.column)} = %s"  # noqa: S608
+
+
+def _spend(previous, now) -> bool:
+    """Revoke the spent refresh token and let go of its access token, if no one did first."""
+    db = router.db_for_write(get_refresh_token_model())
+    connection = connections[db]
+    stamp = get_refresh_token_model()._meta.get_field("revoked").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_spend_statement(db), [stamp, stamp, previous.pk])
+        return cursor.rowcount == 1
+
+
+def _delete_access_token(pk: int) -> None:
+    """The spent token's access token: only its refresh token pointed at it (a one-to-one),
+    and :func:`_spend` just pointed that elsewhere, so there is nothing to cascade to. A cached
+    broker call sees the row gone (``broker.factcache`` reads its version)."""
+    db = router.db_for_write(get_access_token_model())
+    with connections[db].cursor() as cursor:
+        cursor.execute(_delete_access_statement(db), [pk])
 
 
 class RefreshTokenRotation:
@@ -56,7 +105,7 @@ class RefreshTokenRotation:
     def _save_rotated(self, token, request) -> None:
         """Inside the token transaction: DOT's rotation of a live refresh token
         (``OAuth2Validator._save_bearer_token``: lock it, lock its successor, revoke it, delete its
-        access token, create the new pair) in five statements instead of twelve.
+        access token, create the new pair) in four statements instead of twelve.
 
         The spent token is revoked by one ``UPDATE ... WHERE revoked IS NULL``: it takes the row's
         lock, and PostgreSQL re-checks the condition once a concurrent rotation has committed, so
@@ -70,19 +119,13 @@ class RefreshTokenRotation:
             seconds=token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
         )
         previous = request.refresh_token_instance
-        spent = (
-            get_refresh_token_model()
-            .objects.filter(pk=previous.pk, revoked__isnull=True)
-            .update(revoked=now, updated=now, access_token=None)
-        )
-        if not spent:
+        if not _spend(previous, now):
             raise RefreshTokenReused(previous.token_family)
-        old_access = previous.access_token
-        previous.access_token, previous.revoked = None, now
-        if old_access is not None:
-            # AccessToken.revoke() deletes: through the ORM, so that its receivers (the broker's
-            # fact cache) see it; one already deleted (the app suspended meanwhile) is fine.
-            old_access.delete()
+        old_access_id = previous.access_token_id
+        previous.access_token, previous.revoked, previous.updated = None, now, now
+        if old_access_id is not None:
+            # One already deleted (the app suspended meanwhile) is fine: nothing to delete.
+            _delete_access_token(old_access_id)
         request.refresh_token_instance = None  # as DOT leaves it after revoking
         access = self._create_access_token(expires, request, token, source_refresh_token=previous)
         self._create_refresh_token(request, token["refresh_token"], access, previous)

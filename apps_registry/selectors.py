@@ -137,6 +137,21 @@ def _convert(values, converters, connection):
     return out
 
 
+@functools.cache
+def _reader(model, db: str) -> tuple[list[str], list]:
+    return [f.attname for f in model._meta.concrete_fields], _col_converters(
+        model, model._meta.db_table, connections[db]
+    )
+
+
+def instance_from_row(model, db: str, values):
+    """The instance of ``model`` that the ORM would build from ``values``, a row of its concrete
+    columns in field order read from ``db``: the same converters, then ``Model.from_db``. For a
+    statement written once (a raw queryset maps its columns again on every query)."""
+    names, converters = _reader(model, db)
+    return model.from_db(db, names, _convert(values, converters, connections[db]))
+
+
 def client_with_app(client_id: str):
     """The OAuth client with this ``client_id``, its app (``client.app``) and the app's scopes
     (``app.allowed_scopes.all()`` answers without a query), in one statement; None if there is

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import functools
 
-from django.db import connection
+from django.db import connections, router
 from django.utils import timezone
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from apps_registry.oauth import PlatformOAuth2Validator
+from apps_registry.selectors import instance_from_row
 from consent import rar
 from consent.catalog import BACKGROUND_SCOPE
 from consent.models import Grant
@@ -34,11 +35,11 @@ USER_GRANT_TYPES = ("authorization_code", "refresh_token")
 
 
 @functools.cache
-def _grant_sql(vendor: str) -> str:
+def _grant_sql(db: str) -> str:
     # One person's grant for one app (unique): the ORM compiled this statement on every token
     # request, twice per refresh (validation and issue), more CPU than the rest of the grant's
     # checks. The model's own names only; the values are parameters.
-    meta, q = Grant._meta, connection.ops.quote_name
+    meta, q = Grant._meta, connections[db].ops.quote_name
     columns = ", ".join(q(f.column) for f in meta.concrete_fields)
     return (
         f"SELECT {columns} FROM {q(meta.db_table)} "  # noqa: S608
@@ -51,8 +52,11 @@ def live_grant_for(user, client) -> Grant | None:
     app = getattr(client, "app", None)
     if user is None or app is None:
         return None
-    found = list(Grant.objects.raw(_grant_sql(connection.vendor), [user.pk, app.pk]))
-    grant = found[0] if found else None
+    db = router.db_for_read(Grant)
+    with connections[db].cursor() as cursor:
+        cursor.execute(_grant_sql(db), [user.pk, app.pk])
+        row = cursor.fetchone()
+    grant = None if row is None else instance_from_row(Grant, db, row)
     if grant is None or not grant.is_live(timezone.now()):
         return None
     return grant

@@ -393,10 +393,13 @@ def test_a_rotation_spends_the_token_and_issues_one_pair_in_its_family(client, a
     assert new.revoked is None and new.token_family == spent.token_family
     assert new.access_token.source_refresh_token_id == spent.pk
     assert AccessToken.objects.get().pk == new.access_token_id
-    # Read once at validation, spent by one UPDATE, its pointer cleared by the access token's
-    # deletion, the new one inserted: DOT's own rotation also locks, re-reads and saves it.
+    # Read once at validation, spent (and its access token let go) by one UPDATE, the new one
+    # inserted: DOT's own rotation also locks, re-reads and saves it, and its deletion of the
+    # access token clears the pointer a second time.
     touching = [q for q in captured.captured_queries if "oauth2_provider_refreshtoken" in q["sql"]]
-    assert len(touching) == 4
+    assert len(touching) == 3
+    deleting = [q for q in captured.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deleting) == 1 and "oauth2_provider_accesstoken" in deleting[0]["sql"]
 
 
 def test_a_token_rotated_between_validation_and_issue_is_reuse(

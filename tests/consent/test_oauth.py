@@ -48,6 +48,34 @@ def grant(person, app, scopes, **kwargs):
     )
 
 
+def test_the_token_endpoint_reads_a_grant_in_one_statement_as_the_orm_does(person):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from consent.oauth import live_grant_for
+
+    app = make_app([GH_READ, BACKGROUND])
+    made = grant(
+        person,
+        app,
+        [GH_READ, BACKGROUND],
+        resources={GH_READ: ["octo/hello"]},
+        declined_scopes=[GH_WRITE],
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    client = type("Client", (), {"app": app})()
+    with CaptureQueriesContext(connection) as ctx:
+        read = live_grant_for(person, client)
+    assert len(ctx.captured_queries) == 1
+    expected = Grant.objects.get(pk=made.pk)
+    for field in Grant._meta.concrete_fields:
+        assert getattr(read, field.attname) == getattr(expected, field.attname), field.name
+    assert read._state.adding is False and read._state.db == expected._state.db
+    Grant.objects.filter(pk=made.pk).update(revoked_at=timezone.now())
+    assert live_grant_for(person, client) is None
+    assert live_grant_for(UserFactory(), client) is None
+
+
 def test_the_configured_validator_is_the_grant_validator():
     from oauth2_provider.settings import oauth2_settings
 
