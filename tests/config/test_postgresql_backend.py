@@ -75,3 +75,54 @@ def test_without_the_check_that_request_would_have_failed(client):
     finally:
         connection.health_check_enabled = True
         connection.close()  # the flush after the test needs a working connection
+
+
+TIMESTAMPS = (
+    "'2026-03-29 01:30:00.123456+02'::timestamptz",
+    "'2026-12-07 14:00:00+00'::timestamptz",
+    "'0001-01-01 00:00:00+00'::timestamptz",
+    "'9999-12-31 23:59:59.999999+00'::timestamptz",
+    "'1969-07-20 20:17:40.5-05:30'::timestamptz",
+    "NULL::timestamptz",
+)
+
+
+def _read(sql_values: str):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql_values}")
+        return cursor.fetchone()
+
+
+def test_timestamps_are_read_by_psycopgs_own_loader_as_django_reads_them():
+    import datetime
+
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+
+    from config.postgresql.base import UtcTimestamptzLoader
+
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw.adapters.get_loader(1184, psycopg.pq.Format.TEXT) is UtcTimestamptzLoader
+    ours = _read(", ".join(TIMESTAMPS))
+    with raw.cursor() as cursor:  # Django's own loader, on one cursor
+        register_tzloader(datetime.UTC, cursor)
+        cursor.execute(f"SELECT {', '.join(TIMESTAMPS)}")
+        djangos = cursor.fetchone()
+    assert ours == djangos
+    assert [v.tzinfo for v in ours if v is not None] == [datetime.UTC] * (len(TIMESTAMPS) - 1)
+    assert ours[0] == datetime.datetime(2026, 3, 28, 23, 30, 0, 123456, tzinfo=datetime.UTC)
+
+
+def test_a_session_in_another_zone_still_reads_the_instant_in_utc():
+    import datetime
+
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Europe/Paris'")
+    try:
+        (value,) = _read(TIMESTAMPS[0])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    assert value == datetime.datetime(2026, 3, 28, 23, 30, 0, 123456, tzinfo=datetime.UTC)
+    assert value.tzinfo is datetime.UTC
