@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, with a health check that costs no round trip when nothing is wrong.
+"""Django's PostgreSQL backend: a health check that costs no round trip when nothing is wrong, and
+timestamps read by psycopg's compiled loader.
 
 ``CONN_HEALTH_CHECKS`` makes Django check a persistent connection before a request first uses it,
 so a database restart does not fail the next request of every thread. Django checks by sending
