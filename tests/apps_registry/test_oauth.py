@@ -245,8 +245,8 @@ def test_client_credentials_for_a_confidential_client(client, app_secret):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_client_credentials_grant_is_the_client_read_one_insert_and_its_event(client):
-    """Counts, not times (docs/performance.md): no transaction around the token's INSERT, whose
-    event is recorded after it (a failed append answers an error, the token unused)."""
+    """Counts, not times (docs/performance.md): no transaction around the token's INSERT; its
+    event is recorded right after it."""
     app, secret = register()
     auth = basic(app.client.client_id, secret)
     data = {"grant_type": "client_credentials", "scope": PROFILE}
