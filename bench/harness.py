@@ -161,6 +161,50 @@ def gunicorn(procs: Processes, env: dict, port: int, app: str = "config.wsgi"):
     return proc
 
 
+def start_fake(procs: Processes, token_latency_ms: float) -> int:
+    """The independent fake GitHub (``bench/fakeprovider.py``), started; its port."""
+    fake = procs.start(
+        [PYTHON, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
+         "--token-latency-ms", str(token_latency_ms)],
+        os.environ.copy(),
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    return int(fake.stdout.readline().split()[1])
+
+
+def platform_env(*, database_url: str, redis_url: str, fake_url: str) -> dict:
+    """The platform's environment in production mode, against the fake provider."""
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "VAULT_KEYS": Fernet.generate_key().decode(),
+        "HTTPS": "0",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "GITHUB_API_URL": fake_url,
+        "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
+        "GITHUB_CLIENT_ID": "bench-github-client",
+        "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
+        # The rate limits stay on, as in production, so their counting is measured; set out of
+        # reach, so that no request of the load is refused.
+        "OAUTH_RATE_LIMIT_PER_CLIENT": UNREACHED_LIMIT,
+        "OAUTH_RATE_LIMIT_PER_IP": UNREACHED_LIMIT,
+        "BROKER_RATE_LIMIT_PER_APP": UNREACHED_LIMIT,
+        "BROKER_RATE_LIMIT_PER_GRANT": UNREACHED_LIMIT,
+        # The per-process limit of calls to one provider (2 by default) would answer 503 to part
+        # of the 16 clients: as many as a worker has threads, so the figure is the broker's work,
+        # not the limiter's refusals.
+        "BROKER_PROVIDER_CONCURRENCY": os.environ.get("GUNICORN_THREADS", "4"),
+        "LOG_LEVEL": "WARNING",
+        "LOG_JSON": "1",
+    }
+
+
 PROFILE: dict = {}
 # name -> (server pid, its database name or None): whose CPU each load window is charged with.
 SERVERS: dict[str, tuple[int, str | None]] = {}
@@ -625,51 +669,17 @@ def main() -> None:
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
         raise SystemExit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (production).")
     base_name = urlsplit(database_url).path.lstrip("/")
-    from cryptography.fernet import Fernet
 
     procs = Processes()
     # Per run, so that two runs at once never drop each other's database.
     bench_db = f"{base_name}_bench{os.getpid()}"
     dot_db = f"{base_name}_stockdot{os.getpid()}"
     try:
-        fake = procs.start(
-            [PYTHON, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
-             "--token-latency-ms", str(args.token_latency_ms)],
-            os.environ.copy(),
-            stdout=subprocess.PIPE,
-        )  # fmt: skip
-        fake_port = int(fake.stdout.readline().split()[1])
+        fake_port = start_fake(procs, args.token_latency_ms)
         fake_url = f"http://127.0.0.1:{fake_port}"
         platform_url = recreate_database(database_url, bench_db)
         dot_url = recreate_database(database_url, dot_db)
-        secret_key = "bench-" + secrets.token_urlsafe(48)
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": secret_key,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "VAULT_KEYS": Fernet.generate_key().decode(),
-            "HTTPS": "0",
-            "DATABASE_URL": platform_url,
-            "REDIS_URL": redis_url,
-            "GITHUB_API_URL": fake_url,
-            "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
-            "GITHUB_CLIENT_ID": "bench-github-client",
-            "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
-            # The rate limits stay on, as in production, so their counting is measured; set
-            # out of reach, so that no request of the load is refused.
-            "OAUTH_RATE_LIMIT_PER_CLIENT": UNREACHED_LIMIT,
-            "OAUTH_RATE_LIMIT_PER_IP": UNREACHED_LIMIT,
-            "BROKER_RATE_LIMIT_PER_APP": UNREACHED_LIMIT,
-            "BROKER_RATE_LIMIT_PER_GRANT": UNREACHED_LIMIT,
-            # The per-process limit of calls to one provider (2 by default) would answer 503 to
-            # part of the 16 clients: as many as a worker has threads, so the figure is the
-            # broker's work, not the limiter's refusals.
-            "BROKER_PROVIDER_CONCURRENCY": os.environ.get("GUNICORN_THREADS", "4"),
-            "LOG_LEVEL": "WARNING",
-            "LOG_JSON": "1",
-        }
+        env = platform_env(database_url=platform_url, redis_url=redis_url, fake_url=fake_url)
         os.environ.update(env)
         import django
 

@@ -23,8 +23,6 @@ import base64
 import io
 import json
 import os
-import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,13 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from harness import UNREACHED_LIMIT, Processes, drop_database, recreate_database  # noqa: E402
+from harness import (  # noqa: E402
+    Processes,
+    drop_database,
+    platform_env,
+    recreate_database,
+    start_fake,
+)
 
 
 def wsgi_call(app, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[str, bytes]:
@@ -192,35 +196,15 @@ def main() -> None:
     base_name = urlsplit(database_url).path.lstrip("/")
     db = f"{base_name}_hot{os.getpid()}"
     procs = Processes()
-    from cryptography.fernet import Fernet
 
     try:
-        fake = procs.start(
-            [sys.executable, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
-             "--token-latency-ms", "0"],
-            os.environ.copy(), stdout=subprocess.PIPE,
-        )  # fmt: skip
-        fake_url = f"http://127.0.0.1:{int(fake.stdout.readline().split()[1])}"
+        fake_url = f"http://127.0.0.1:{start_fake(procs, 0)}"
         os.environ.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "DJANGO_DEBUG": "0",
-                "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
-                "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "VAULT_KEYS": Fernet.generate_key().decode(),
-                "HTTPS": "0",
-                "DATABASE_URL": recreate_database(database_url, db),
-                "GITHUB_API_URL": fake_url,
-                "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
-                "GITHUB_CLIENT_ID": "bench-github-client",
-                "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
-                "OAUTH_RATE_LIMIT_PER_CLIENT": UNREACHED_LIMIT,
-                "OAUTH_RATE_LIMIT_PER_IP": UNREACHED_LIMIT,
-                "BROKER_RATE_LIMIT_PER_APP": UNREACHED_LIMIT,
-                "BROKER_RATE_LIMIT_PER_GRANT": UNREACHED_LIMIT,
-                "LOG_LEVEL": "WARNING",
-                "LOG_JSON": "1",
-            }
+            platform_env(
+                database_url=recreate_database(database_url, db),
+                redis_url=redis_url,
+                fake_url=fake_url,
+            )
         )
         import django
 

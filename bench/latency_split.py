@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,39 +40,17 @@ def main() -> None:
     database_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL")
     if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
         raise SystemExit("Set DATABASE_URL=postgres://... and REDIS_URL=redis://... (production).")
-    from cryptography.fernet import Fernet
 
     procs = harness.Processes()
     db = f"{urlsplit(database_url).path.lstrip('/')}_split{os.getpid()}"
     try:
-        fake = procs.start(
-            [harness.PYTHON, str(BENCH / "fakeprovider.py"), "--port", "0", "--repos", "1000",
-             "--token-latency-ms", "0"],
-            os.environ.copy(), stdout=subprocess.PIPE,
-        )  # fmt: skip
-        fake_port = int(fake.stdout.readline().split()[1])
-        fake_url = f"http://127.0.0.1:{fake_port}"
-        unreached = harness.UNREACHED_LIMIT
+        fake_port = harness.start_fake(procs, 0)
         env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "VAULT_KEYS": Fernet.generate_key().decode(),
-            "HTTPS": "0",
-            "DATABASE_URL": harness.recreate_database(database_url, db),
-            "GITHUB_API_URL": fake_url,
-            "GITHUB_TOKEN_URL": f"{fake_url}/login/oauth/access_token",
-            "GITHUB_CLIENT_ID": "bench-github-client",
-            "GITHUB_CLIENT_SECRET": "bench-github-secret-" + secrets.token_hex(16),
-            "OAUTH_RATE_LIMIT_PER_CLIENT": unreached,
-            "OAUTH_RATE_LIMIT_PER_IP": unreached,
-            "BROKER_RATE_LIMIT_PER_APP": unreached,
-            "BROKER_RATE_LIMIT_PER_GRANT": unreached,
-            "BROKER_PROVIDER_CONCURRENCY": "4",
-            "LOG_LEVEL": "WARNING",
-            "LOG_JSON": "1",
+            **harness.platform_env(
+                database_url=harness.recreate_database(database_url, db),
+                redis_url=redis_url,
+                fake_url=f"http://127.0.0.1:{fake_port}",
+            ),
             "WEB_CONCURRENCY": args.workers,
         }
         os.environ.update(env)
@@ -109,7 +85,7 @@ def main() -> None:
             send()
             return (time.perf_counter() - started) * 1000
 
-        limit = int(unreached)
+        limit = int(harness.UNREACHED_LIMIT)
         for i in range(WARMUP + args.calls):
             for name, path in cases.items():
                 off = name == "broker-nolimit"  # in this process only: the server keeps them
