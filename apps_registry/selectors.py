@@ -19,6 +19,7 @@ from oauth2_provider.models import (
 )
 
 from apps_registry.models import App, AppScope
+from identity import rows
 
 
 def apps_for_user(user):
@@ -74,18 +75,8 @@ def app_people(app: App, *, viewer) -> list:
 # client-credentials grant's CPU: compiling the two statements and building the wide rows. This
 # is the same read as one statement, written once per database from the models' own table and
 # column names (every value a parameter), the scopes aggregated as JSON in a subquery; the rows
-# become model instances exactly as the ORM would make them (Model.from_db, the fields' own
-# converters), with the app and its scopes cached on them as select_related/prefetch_related do.
-
-
-def _col_converters(model, alias: str, connection) -> list:
-    # What the ORM's compiler applies to each column: the backend's converters, then the field's.
-    out = []
-    for field in model._meta.concrete_fields:
-        col = field.get_col(alias)
-        convs = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-        out.append((col, convs))
-    return out
+# become model instances exactly as the ORM would make them (``identity.rows``), with the app
+# and its scopes cached on them as select_related/prefetch_related do.
 
 
 @functools.cache
@@ -100,56 +91,24 @@ def _client_statement(db: str):
         return None
     q = connection.ops.quote_name
     client_model = get_application_model()
-    c_fields, a_fields = client_model._meta.concrete_fields, App._meta.concrete_fields
+    client_columns, app_columns = rows.columns(client_model, db), rows.columns(App, db)
     s_meta = AppScope._meta
     scopes = scopes.format(
         id=q(s_meta.pk.column),
         scope=q(s_meta.get_field("scope").column),
         required=q(s_meta.get_field("required").column),
     )
-    select = ", ".join(
-        [f"c.{q(f.column)}" for f in c_fields] + [f"a.{q(f.column)}" for f in a_fields]
-    )
     a_pk = q(App._meta.pk.column)
     sql = (
-        f"SELECT {select}, (SELECT {scopes} FROM {q(s_meta.db_table)} s "  # noqa: S608 - _meta
+        f"SELECT {client_columns.select('c')}, {app_columns.select('a')}, "  # noqa: S608 - _meta
+        f"(SELECT {scopes} FROM {q(s_meta.db_table)} s "
         f"WHERE s.{q(s_meta.get_field('app').column)} = a.{a_pk}) "
         f"FROM {q(client_model._meta.db_table)} c "
         f"LEFT JOIN {q(App._meta.db_table)} a "
         f"ON a.{q(App._meta.get_field('client').column)} = c.{q(client_model._meta.pk.column)} "
         f"WHERE c.{q(client_model._meta.get_field('client_id').column)} = %s"
     )
-    return (
-        sql,
-        [f.attname for f in c_fields],
-        _col_converters(client_model, "c", connection),
-        [f.attname for f in a_fields],
-        _col_converters(App, "a", connection),
-    )
-
-
-def _convert(values, converters, connection):
-    out = []
-    for value, (col, convs) in zip(values, converters, strict=True):
-        for convert in convs:
-            value = convert(value, col, connection)
-        out.append(value)
-    return out
-
-
-@functools.cache
-def _reader(model, db: str) -> tuple[list[str], list]:
-    return [f.attname for f in model._meta.concrete_fields], _col_converters(
-        model, model._meta.db_table, connections[db]
-    )
-
-
-def instance_from_row(model, db: str, values):
-    """The instance of ``model`` that the ORM would build from ``values``, a row of its concrete
-    columns in field order read from ``db``: the same converters, then ``Model.from_db``. For a
-    statement written once (a raw queryset maps its columns again on every query)."""
-    names, converters = _reader(model, db)
-    return model.from_db(db, names, _convert(values, converters, connections[db]))
+    return sql, client_columns, app_columns
 
 
 def client_with_app(client_id: str):
@@ -166,19 +125,18 @@ def client_with_app(client_id: str):
             .filter(client_id=client_id)
             .first()
         )
-    sql, c_names, c_conv, a_names, a_conv = statement
-    connection = connections[db]
-    with connection.cursor() as cursor:
+    sql, client_columns, app_columns = statement
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, [client_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    nc, na = len(c_names), len(a_names)
-    client = client_model.from_db(db, c_names, _convert(row[:nc], c_conv, connection))
+    nc, na = len(client_columns.fields), len(app_columns.fields)
+    client = client_columns.instance(row[:nc])
     if row[nc] is None:  # no app: remembered as none, as select_related does
         client_model.app.related.set_cached_value(client, None)
         return client
-    app = App.from_db(db, a_names, _convert(row[nc : nc + na], a_conv, connection))
+    app = app_columns.instance(row[nc : nc + na])
     raw = row[nc + na]
     items = json.loads(raw) if isinstance(raw, str | bytes | bytearray) else (raw or [])
     scopes = sorted(
@@ -199,10 +157,10 @@ def client_with_app(client_id: str):
 
 # --- the refresh grant's token read ----------------------------------------------------------------
 #
-# The same way (one statement written once per database, instances by Model.from_db with the
-# fields' converters): every refresh token with a checksum, the live one first, with its access
-# token and person, as ``select_related("access_token", "user")`` would give them. The ORM spent
-# more CPU compiling that join than the rest of the validation.
+# The same way (one statement written once per database, instances by ``identity.rows``): every
+# refresh token with a checksum, the live one first, with its access token and person, as
+# ``select_related("access_token", "user")`` would give them. The ORM spent more CPU compiling
+# that join than the rest of the validation.
 
 
 @functools.cache
@@ -212,11 +170,10 @@ def _refresh_token_statement(db: str):
         return None
     q = connection.ops.quote_name
     models = (get_refresh_token_model(), get_access_token_model(), get_user_model())
+    parts = tuple(rows.columns(model, db) for model in models)
     rt, at, user = (m._meta for m in models)
     select = ", ".join(
-        f"{alias}.{q(f.column)}"
-        for alias, meta in zip(("r", "t", "u"), (rt, at, user), strict=True)
-        for f in meta.concrete_fields
+        part.select(alias) for alias, part in zip(("r", "t", "u"), parts, strict=True)
     )
     sql = (
         f"SELECT {select} FROM {q(rt.db_table)} r "  # noqa: S608 - the models' own names
@@ -226,14 +183,6 @@ def _refresh_token_statement(db: str):
         f"WHERE r.{q(rt.get_field('token_checksum').column)} = %s "
         f"ORDER BY r.{q(rt.get_field('revoked').column)} DESC NULLS FIRST"
     )
-    parts = [
-        (
-            model,
-            [f.attname for f in model._meta.concrete_fields],
-            _col_converters(model, a, connection),
-        )
-        for model, a in zip(models, ("r", "t", "u"), strict=True)
-    ]
     return sql, parts
 
 
@@ -251,24 +200,19 @@ def refresh_tokens_with_checksum(token_checksum: str) -> list:
             .order_by(F("revoked").desc(nulls_first=True))
         )
     sql, parts = statement
-    connection = connections[db]
-    with connection.cursor() as cursor:
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, [token_checksum])
-        rows = cursor.fetchall()
+        found = cursor.fetchall()
     access_field = RefreshToken._meta.get_field("access_token")
     user_field = RefreshToken._meta.get_field("user")
     out = []
-    for row in rows:
+    for row in found:
         made, start = [], 0
-        for model, names, converters in parts:
-            values = row[start : start + len(names)]
-            start += len(names)
-            pk_value = values[names.index(model._meta.pk.attname)]
-            made.append(
-                None
-                if pk_value is None
-                else model.from_db(db, names, _convert(values, converters, connection))
-            )
+        for part in parts:
+            values = row[start : start + len(part.fields)]
+            start += len(part.fields)
+            pk_value = values[part.attnames.index(part.model._meta.pk.attname)]
+            made.append(None if pk_value is None else part.instance(values))
         token, access, person = made
         access_field.set_cached_value(token, access)  # as select_related sets both sides
         if access is not None:

@@ -13,7 +13,6 @@ connection (:func:`versions_with_connection`). :func:`token_row_from` turns a ro
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from connections.providers.kinds import canonical
 from connections.token_use import TOKEN_READ_FIELDS
 from consent.catalog import get_scope
 from consent.models import Grant
+from identity import rows
 
 # (attribute on TokenRow, model, field name): the only columns the hot path reads. The wide rest
 # of these rows (secrets, redirect URIs, descriptions, password hash...) is never loaded.
@@ -63,12 +63,19 @@ class TokenRow:
     grant: dict[str, Any] | None
 
 
-def _columns(model, names) -> list:
-    return [model._meta.get_field(name) for name in names]
+@cache
+def _groups(db: str) -> tuple:
+    """The statement's tables, in its order: (alias, the columns it reads of that model)."""
+    return (
+        ("t", rows.columns(get_access_token_model(), db, _TOKEN_FIELDS)),
+        ("a", rows.columns(App, db, _APP_FIELDS)),
+        ("u", rows.columns(get_user_model(), db, _USER_FIELDS)),
+        ("g", rows.columns(Grant, db, _GRANT_FIELDS)),
+    )
 
 
 @cache
-def _statement(db: str) -> tuple[str, tuple]:
+def _statement(db: str) -> str:
     # Built once per database (quoting is the backend's). Only table and column names are
     # formatted in, from the models' _meta; the checksum is a parameter.
     q = connections[db].ops.quote_name
@@ -77,16 +84,10 @@ def _statement(db: str) -> tuple[str, tuple]:
         get_application_model(),
         get_user_model(),
     )
-    groups = (
-        ("t", token_model, _columns(token_model, _TOKEN_FIELDS)),
-        ("a", App, _columns(App, _APP_FIELDS)),
-        ("u", user_model, _columns(user_model, _USER_FIELDS)),
-        ("g", Grant, _columns(Grant, _GRANT_FIELDS)),
-    )
-    select = ", ".join(f"{alias}.{q(f.column)}" for alias, _, fields in groups for f in fields)
+    groups = dict(_groups(db))
+    select = ", ".join(columns.select(alias) for alias, columns in groups.items())
     if connections[db].vendor == "postgresql":
-        pks = {alias: model._meta.pk.column for alias, model, _fields in groups}
-        keys = ", ".join(f"{alias}.{q(pks[alias])}" for alias in VERSIONED)
+        keys = ", ".join(f"{alias}.{q(groups[alias].model._meta.pk.column)}" for alias in VERSIONED)
         select += f", {ROW_VERSIONS}({keys})"
     t = token_model._meta
     sql = (
@@ -102,34 +103,20 @@ def _statement(db: str) -> tuple[str, tuple]:
         f"AND g.{q(Grant._meta.get_field('user').column)} = t.{q(t.get_field('user').column)} "
         f"WHERE t.{q(t.get_field('token_checksum').column)} = %s"
     )
-    return sql, tuple((alias, fields) for alias, _, fields in groups)
-
-
-def _aware(value):
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
-
-
-# How a raw column value becomes the model field's value (the rest are taken as they come).
-_CONVERTERS = {"DateTimeField": _aware, "JSONField": _json}
+    return sql
 
 
 @cache
-def _layout(db: str) -> tuple[str, tuple]:
-    """The statement and, per model, its slice of the row: (alias, attnames, converters)."""
-    sql, groups = _statement(db)
+def _layout(db: str) -> tuple:
+    """Per model, its slice of the statement's row: (alias, start, end, where its primary key
+    is, its columns)."""
     layout, position = [], 0
-    for alias, fields in groups:
-        names = tuple(f.attname for f in fields)
-        converters = tuple(_CONVERTERS.get(f.get_internal_type()) for f in fields)
-        layout.append((alias, position, position + len(fields), names, converters))
-        position += len(fields)
-    return sql, tuple(layout)
+    for alias, columns in _groups(db):
+        end = position + len(columns.fields)
+        pk_at = position + columns.attnames.index(columns.model._meta.pk.attname)
+        layout.append((alias, position, end, pk_at, columns))
+        position = end
+    return tuple(layout)
 
 
 def token_row(checksum: str) -> TokenRow | None:
@@ -162,7 +149,7 @@ def _with_connection(db: str) -> str:
     # brokered call's token, grant and connection in one round trip. The service is a parameter.
     q = connections[db].ops.quote_name
     vendor = connections[db].vendor
-    sql, _groups = _statement(db)
+    sql = _statement(db)
     table = Connection._meta.db_table
     g_conns = f"g.{q(Grant._meta.get_field('connections').column)}"
     if vendor == "postgresql":
@@ -171,7 +158,7 @@ def _with_connection(db: str) -> str:
         )
     else:
         named = f"json_extract({g_conns}, '$.' || %s)"
-    columns = ", ".join(f"k.{q(f.column)}" for f in _connection_fields())
+    columns = _connection_columns(db).select("k")
     select, rest = sql.split(" FROM ", 1)
     body, where = rest.rsplit(" WHERE ", 1)
     return (
@@ -185,7 +172,7 @@ def token_raw_with_connection(checksum: str, *, service: str | None) -> TokenRea
     the same statement (as :func:`connection_load_for_use` would read it)."""
     db = router.db_for_read(get_access_token_model())
     connection = connections[db]
-    sql, groups = _statement(db)
+    sql = _statement(db)
     params = [checksum]
     if service is not None and service.isidentifier():
         sql = _with_connection(db)
@@ -204,7 +191,7 @@ def token_raw_with_connection(checksum: str, *, service: str | None) -> TokenRea
         row = cursor.fetchone()
     if row is None:
         return TokenRead(None, None, None)
-    width = sum(len(fields) for _alias, fields in groups)
+    width = _layout(db)[-1][2]
     versioned = connection.vendor == "postgresql"
     end = width + versioned
     found = _connection_from(row[end:], db) if service is not None else None
@@ -217,9 +204,12 @@ _CONNECTION_ID = re.compile(r"[0-9]{1,18}")
 @cache
 def _grant_columns(db: str) -> tuple[int, int]:
     """Where the grant's id and its ``connections`` are in the token statement's row."""
-    _sql, layout = _layout(db)
-    ((start, names),) = [(part[1], part[3]) for part in layout if part[0] == "g"]
-    return start, start + names.index("connections")
+    ((start, pk_at, columns),) = [
+        (start, pk_at, columns)
+        for alias, start, _end, pk_at, columns in _layout(db)
+        if alias == "g"
+    ]
+    return pk_at, start + columns.attnames.index("connections")
 
 
 def grant_connection_ids(row: tuple) -> dict[str, int]:
@@ -228,7 +218,9 @@ def grant_connection_ids(row: tuple) -> dict[str, int]:
     grant_id, connections_at = _grant_columns(router.db_for_read(get_access_token_model()))
     if row[grant_id] is None:
         return {}
-    named = _json(row[connections_at]) or {}
+    named = row[connections_at]
+    if isinstance(named, str | bytes | bytearray):  # JSON as the driver returns it
+        named = json.loads(named)
     out = {}
     for service, value in named.items() if isinstance(named, dict) else ():
         if isinstance(value, bool) or not isinstance(value, (int, str)):
@@ -243,9 +235,8 @@ def _versions_statement(db: str) -> str:
     # A cached call's one read: the current versions of the rows its facts came from, by primary
     # key, and the call's connection. PostgreSQL only.
     q = connections[db].ops.quote_name
-    columns = ", ".join(f"k.{q(f.column)}" for f in _connection_fields())
     return (
-        f"SELECT {ROW_VERSIONS}(%s, %s, %s, %s), {columns} "  # noqa: S608 - _meta names only
+        f"SELECT {ROW_VERSIONS}(%s, %s, %s, %s), {_connection_columns(db).select('k')} "  # noqa: S608 - _meta names only
         f"FROM (SELECT 1) AS one "
         f"LEFT JOIN {q(Connection._meta.db_table)} k ON k.{q(Connection._meta.pk.column)} = %s"
     )
@@ -261,24 +252,16 @@ def versions_with_connection(ids: tuple, connection_id: int | None) -> tuple[str
     return row[0], _connection_from(row[1:], db)
 
 
-@cache
-def _connection_fields() -> list:
-    # In the model's own field order: Model.from_db() expects its values in that order.
-    wanted = {Connection._meta.get_field(name) for name in TOKEN_READ_FIELDS}
-    return [f for f in Connection._meta.concrete_fields if f in wanted]
+def _connection_columns(db: str) -> rows.Columns:
+    # The columns the broker's checks and the vault read (connections.token_use).
+    return rows.columns(Connection, db, TOKEN_READ_FIELDS)
 
 
 def _connection_from(values, db: str):
-    if values[0] is None:
+    columns = _connection_columns(db)
+    if values[columns.attnames.index("id")] is None:  # the LEFT JOIN found none
         return None
-    fields = _connection_fields()
-    decoded = []
-    for field, value in zip(fields, values, strict=True):
-        if hasattr(field, "from_db_value") and value is not None:
-            value = field.from_db_value(value, None, connections[db])
-        convert = _CONVERTERS.get(field.get_internal_type())
-        decoded.append(convert(value) if convert and value is not None else value)
-    return Connection.from_db(db, [f.attname for f in fields], decoded)
+    return columns.instance(values)
 
 
 @cache
@@ -286,9 +269,8 @@ def _connection_statement(db: str) -> str:
     # The connection alone, by primary key, with the columns the vault reads (a cached token's
     # call: its grant came from the process cache, the connection never does).
     q = connections[db].ops.quote_name
-    columns = ", ".join(q(f.column) for f in _connection_fields())
     return (
-        f"SELECT {columns} FROM {q(Connection._meta.db_table)} "  # noqa: S608 - _meta names only
+        f"SELECT {_connection_columns(db).select()} FROM {q(Connection._meta.db_table)} "  # noqa: S608 - _meta names only
         f"WHERE {q(Connection._meta.pk.column)} = %s"
     )
 
@@ -304,17 +286,10 @@ def connection_row(connection_id: int):
 
 
 def token_row_from(row: tuple) -> TokenRow:
-    _sql, layout = _layout(router.db_for_read(get_access_token_model()))
     parts = {}
-    for alias, start, end, names, converters in layout:
-        values = row[start:end]
-        if values[0] is None:  # the LEFT JOIN found no such row
-            parts[alias] = None
-            continue
-        parts[alias] = {
-            name: value if convert is None or value is None else convert(value)
-            for name, value, convert in zip(names, values, converters, strict=True)
-        }
+    for alias, start, end, pk_at, columns in _layout(router.db_for_read(get_access_token_model())):
+        # None where the LEFT JOIN found no such row.
+        parts[alias] = None if row[pk_at] is None else columns.mapping(row[start:end])
     return TokenRow(token=parts["t"], app=parts["a"], user=parts["u"], grant=parts["g"])
 
 

@@ -26,6 +26,7 @@ from broker import exceptions, factcache
 from broker.selectors import grant_for_client, token_row_from
 from consent.models import Grant
 from consent.selectors import token_ended_with_grant
+from identity.rows import instance_from_values
 
 GRANT_HEADER = "HTTP_PLATFORM_GRANT"
 
@@ -58,8 +59,7 @@ class PlatformToken:
 
 
 def _instance(model, values: dict):
-    # Model.from_db: what the ORM itself does with a row (fields not read stay deferred).
-    return model.from_db(router.db_for_read(model), list(values), list(values.values()))
+    return instance_from_values(model, router.db_for_read(model), values)
 
 
 def _token(row) -> PlatformToken:

@@ -25,11 +25,11 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from apps_registry.oauth import PlatformOAuth2Validator
-from apps_registry.selectors import instance_from_row
 from consent import rar
 from consent.catalog import BACKGROUND_SCOPE
 from consent.models import Grant
 from consent.token_limits import token_lifetime, token_scopes
+from identity import rows
 
 USER_GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -40,9 +40,8 @@ def _grant_sql(db: str) -> str:
     # request, twice per refresh (validation and issue), more CPU than the rest of the grant's
     # checks. The model's own names only; the values are parameters.
     meta, q = Grant._meta, connections[db].ops.quote_name
-    columns = ", ".join(q(f.column) for f in meta.concrete_fields)
     return (
-        f"SELECT {columns} FROM {q(meta.db_table)} "  # noqa: S608
+        f"SELECT {rows.columns(Grant, db).select()} FROM {q(meta.db_table)} "  # noqa: S608
         f"WHERE {q(meta.get_field('user').column)} = %s AND {q(meta.get_field('app').column)} = %s"
     )
 
@@ -56,7 +55,7 @@ def live_grant_for(user, client) -> Grant | None:
     with connections[db].cursor() as cursor:
         cursor.execute(_grant_sql(db), [user.pk, app.pk])
         row = cursor.fetchone()
-    grant = None if row is None else instance_from_row(Grant, db, row)
+    grant = None if row is None else rows.columns(Grant, db).instance(row)
     if grant is None or not grant.is_live(timezone.now()):
         return None
     return grant

@@ -264,9 +264,10 @@ def test_the_connection_a_grant_names_is_read_as_the_statement_does(db):
     token statement's SQL does (a number of up to 18 digits, or a string of them)."""
     from broker.selectors import _layout
 
-    _sql, layout = _layout("default")
+    layout = _layout("default")
     (grant_part,) = [part for part in layout if part[0] == "g"]
-    _alias, start, end, names, _converters = grant_part
+    _alias, start, end, _pk_at, columns = grant_part
+    names = columns.attnames
     width = max(part[2] for part in layout)
 
     def row_with(connections):
