@@ -6,14 +6,15 @@ is refused until the window ends, and the caller answers 429 with ``Retry-After`
 Counting is one round trip to the cache however many keys a request counts against (and reads
 without counting), when the cache can count several keys at once (``incr_counters``, the
 project's Redis backend in ``config.cache``); any other cache (the per-process default) is
-counted key by key.
+counted key by key. With that backend the round trip can also be sent first and its answer read
+later (``send_all``), so that a caller waits for Redis and its database at the same time.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -51,30 +52,57 @@ class FixedWindowLimiter:
         ``checks`` without counting (as :meth:`check`), in one round trip to the cache: the
         verdicts of ``limits`` then of ``checks``, in their order. A limit of 0 counts, and
         refuses, nothing."""
+        return self.send_all(limits, window=window, checks=checks)()
+
+    def send_all(
+        self,
+        limits: Sequence[tuple[str, int]],
+        *,
+        window: int,
+        checks: Sequence[tuple[str, int]] = (),
+    ) -> Callable[[], list[Verdict]]:
+        """:meth:`hit_all` in two halves, so that its round trip can overlap another wait: the
+        count is sent now and the function returned gives the verdicts. That function must be
+        called, once, in a ``finally`` (with Redis it holds a connection until then). A cache
+        that cannot send first counts now."""
         counted = [key for key, limit in limits if limit > 0]
         looked_at = [key for key, limit in checks if limit > 0]
         if not counted and not looked_at:
-            return [ALLOWED] * (len(limits) + len(checks))
+            verdicts = [ALLOWED] * (len(limits) + len(checks))
+            return lambda: verdicts
         now = self.timer()
         window_start = int(now // window) * window
-        counts = self._count(
+        answer = self._send_count(
             [f"{self.prefix}:{key}:{window_start}" for key in counted],
             read=[f"{self.prefix}:{key}:{window_start}" for key in looked_at],
             timeout=window + 1,
         )
-        hits = dict(zip(counted, counts[: len(counted)], strict=True))
-        seen = dict(zip(looked_at, counts[len(counted) :], strict=True))
-        wait = max(1, math.ceil(window_start + window - now))
-        refused = Verdict(False, wait)
-        return [
-            refused if limit > 0 and hits[key] > limit else ALLOWED for key, limit in limits
-        ] + [refused if limit > 0 and seen[key] >= limit else ALLOWED for key, limit in checks]
 
-    def _count(self, keys: list[str], *, read: list[str], timeout: int) -> list[int]:
+        def verdicts() -> list[Verdict]:
+            counts = answer()
+            hits = dict(zip(counted, counts[: len(counted)], strict=True))
+            seen = dict(zip(looked_at, counts[len(counted) :], strict=True))
+            refused = Verdict(False, max(1, math.ceil(window_start + window - now)))
+            return [
+                refused if limit > 0 and hits[key] > limit else ALLOWED for key, limit in limits
+            ] + [refused if limit > 0 and seen[key] >= limit else ALLOWED for key, limit in checks]
+
+        return verdicts
+
+    def _send_count(
+        self, keys: list[str], *, read: list[str], timeout: int
+    ) -> Callable[[], list[int]]:
+        send_counters = getattr(self.cache, "send_counters", None)
+        if send_counters is not None:
+            return send_counters(keys, timeout=timeout, read=read)
         incr_counters = getattr(self.cache, "incr_counters", None)
         if incr_counters is not None:
-            return incr_counters(keys, timeout=timeout, read=read)
-        return self._count_each(keys, timeout=timeout) + [self.cache.get(k) or 0 for k in read]
+            counts = incr_counters(keys, timeout=timeout, read=read)
+        else:
+            counts = self._count_each(keys, timeout=timeout) + [
+                self.cache.get(k) or 0 for k in read
+            ]
+        return lambda: counts
 
     def _count_each(self, keys: list[str], *, timeout: int) -> list[int]:
         counts = []

@@ -16,7 +16,7 @@ from broker.bodies import validate_body
 from broker.pending import pending_action_create
 from broker.policy import CallFacts, decide
 from broker.provider_calls import perform
-from broker.ratelimit import limit_call
+from broker.ratelimit import enforce_call_count, send_call_count
 from broker.records import BrokerResult, CallRecord, record_call, refuse, session_window, touch
 from broker.selectors import connection_facts, connection_for, grant_facts, token_facts
 from broker.tokens import grant_for_token, token_authenticate
@@ -56,8 +56,12 @@ def broker_call(
     request's bearer token, already authenticated for ``audience`` a moment ago in this same
     request (the MCP endpoint does so before its JSON-RPC runs); otherwise it is read here."""
     if token is None:
+        # The call's rate-limit count is sent while a cached token's facts are checked.
         token = token_authenticate(
-            request=request, audience=audience, service=operation.service if operation else None
+            request=request,
+            audience=audience,
+            service=operation.service if operation else None,
+            meanwhile=send_call_count,
         )
     name = operation.name if operation else name
     record = CallRecord(
@@ -73,7 +77,7 @@ def broker_call(
             or (timezone.now() - facts.issued_at > session_window())
         )
         if grant is not None:
-            limit_call(app_id=token.app.pk, grant_id=grant.pk)
+            enforce_call_count(token.overlapped, app_id=token.app.pk, grant_id=grant.pk)
         provider = None
         if operation is not None and grant is not None:
             connection, provider = connection_for(

@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connections, router
 from oauth2_provider.models import get_access_token_model
@@ -70,32 +71,42 @@ def _has_row_versions(db: str) -> bool:
     return connections[db].vendor == "postgresql"
 
 
-def lookup(checksum: str, *, service: str | None, ids_of) -> TokenRead:
+def lookup(checksum: str, *, service: str | None, ids_of, meanwhile=None) -> tuple[TokenRead, Any]:
     """The token statement's read for this checksum: the row kept in the process if the rows it
     came from are unchanged (with the call's connection for ``service`` read now), otherwise a
     new read. ``ids_of(row)`` gives a row's versioned primary keys, or None for a row that must
-    not be kept."""
+    not be kept.
+
+    ``meanwhile(ids)``, for a kept row, is work whose wait overlaps the versions read: it is
+    called with the kept row's primary keys before the read is sent and returns a function (or
+    None), which is called once the read is back, even when the read fails. Returns the read
+    and what that function returned (None when nothing was kept)."""
     if not enabled():
-        return token_raw_with_connection(checksum, service=service)
+        return token_raw_with_connection(checksum, service=service), None
     entry = _entries.get(checksum)
+    alongside = None
     if entry is not None and time.monotonic() - entry.stored_at <= MAX_AGE:
-        versions, connection = versions_with_connection(
-            entry.ids, entry.connection_ids.get(service) if service else None
-        )
+        finish = meanwhile(entry.ids) if meanwhile is not None else None
+        try:
+            versions, connection = versions_with_connection(
+                entry.ids, entry.connection_ids.get(service) if service else None
+            )
+        finally:
+            alongside = finish() if finish is not None else None
         if versions == entry.versions:
-            return TokenRead(entry.row, versions, connection)
+            return TokenRead(entry.row, versions, connection), alongside
     read = token_raw_with_connection(checksum, service=service)
     ids = ids_of(read.row) if read.row is not None else None
     if ids is None:
         with _lock:
             _entries.pop(checksum, None)
-        return read
+        return read, alongside
     entry = Entry(time.monotonic(), read.row, read.versions, ids, grant_connection_ids(read.row))
     with _lock:
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
         _entries[checksum] = entry
-    return read
+    return read, alongside
 
 
 def clear_local() -> None:

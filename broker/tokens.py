@@ -53,6 +53,9 @@ class PlatformToken:
     # facts on a cache miss, with their versions on a hit); None when the call names no service
     # or the grant no connection for it.
     preloaded_connection: Any = None
+    # What token_authenticate's ``meanwhile`` gave, when its work overlapped the read of this
+    # token's cached facts; None otherwise.
+    overlapped: Any = None
 
     def is_expired(self) -> bool:
         return timezone.now() >= self.expires
@@ -83,12 +86,31 @@ def _versioned_ids(raw: tuple) -> tuple | None:
     return (row.token["id"], row.app["id"], row.token["user_id"], grant_id)
 
 
+def _person_token_work(meanwhile):
+    if meanwhile is None:
+        return None
+
+    def start(ids):
+        _token_id, app_id, _user_id, grant_id = ids
+        # A client-credentials token names its grant in a header, checked after the token:
+        # nothing is started on its behalf.
+        return None if grant_id is None else meanwhile(app_id=app_id, grant_id=grant_id)
+
+    return start
+
+
 def token_authenticate(
-    *, request, audience: str = API_AUDIENCE, service: str | None = None
+    *, request, audience: str = API_AUDIENCE, service: str | None = None, meanwhile=None
 ) -> PlatformToken:
     """The token named by ``Authorization: Bearer``, looked up by checksum, if its RFC 8707
     audience includes ``audience`` (``apps_registry.audience``: the REST API, or the MCP
-    endpoint)."""
+    endpoint).
+
+    ``meanwhile(app_id=, grant_id=)``: work for a person's token whose facts this process
+    holds, started before they are checked so that its wait overlaps theirs; it returns a
+    function called when the check is back (``broker.factcache.lookup``), whose result is the
+    token's ``overlapped``. It is started for the app and grant the facts name before they are
+    checked: whoever uses the result compares them with the token's."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, raw = header.partition(" ")
     raw = raw.strip()
@@ -97,7 +119,9 @@ def token_authenticate(
     checksum = hashlib.sha256(raw.encode()).hexdigest()
 
     # From this process's cache while the rows it came from are unchanged (broker.factcache).
-    read = factcache.lookup(checksum, service=service, ids_of=_versioned_ids)
+    read, overlapped = factcache.lookup(
+        checksum, service=service, ids_of=_versioned_ids, meanwhile=_person_token_work(meanwhile)
+    )
     found = read.row
     row = None if found is None else token_row_from(found)
     if row is None and audience == API_AUDIENCE and token_ended_with_grant(checksum):
@@ -110,6 +134,7 @@ def token_authenticate(
         raise exceptions.InvalidToken("This token belongs to no registered app.")
     token = _token(row)
     token.preloaded_connection = read.connection
+    token.overlapped = overlapped
     if token.is_expired():
         raise exceptions.InvalidToken()
     if row.user is not None and not row.user["is_active"]:

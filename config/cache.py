@@ -8,13 +8,23 @@ connection from the pool), so one per pool is kept. Behaviour, keys and values a
 
 :meth:`RedisCache.incr_counters` counts several rate-limit keys, and reads others, in one round
 trip (Django's ``add`` then ``incr`` is three: ``SET NX``, ``EXISTS``, ``INCR``, per key), in a
-Lua script.
+Lua script; :meth:`RedisCache.send_counters` is the same in two halves, so that the caller can
+wait for something else (a database read) while Redis answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# What a pooled connection that has gone stale (Redis restarted, a timeout) raises: the counting
+# is then done again by the client, with its own reconnection and retries.
+_STALE = (RedisConnectionError, RedisTimeoutError, NoScriptError)
 
 
 class RedisCacheClient(DjangoRedisCacheClient):
@@ -46,12 +56,57 @@ class RedisCache(DjangoRedisCache):
         counter cannot expire between its two commands and come back without an expiry) and
         cheaper to send and parse than a ``MULTI`` pipeline (about 0.1 ms less CPU for two
         keys)."""
+        client, script, names, args = self._counting(keys, timeout=timeout, read=read)
+        return [int(n) for n in script(keys=names, args=args, client=client)]
+
+    def send_counters(self, keys, *, timeout: int, read=()) -> Callable[[], list[int]]:
+        """:meth:`incr_counters` in two halves: the script is sent now, on a connection taken
+        from the pool for it, and the function returned reads its answer and gives the
+        connection back. Call that function exactly once, soon, and in a ``finally``: until it
+        runs the connection is out of the pool. A send or read that fails on a stale connection
+        (Redis restarted), or a server that has lost the script, is counted again by
+        :meth:`incr_counters`, as the client's own retries would."""
+        client, script, names, args = self._counting(keys, timeout=timeout, read=read)
+        pool = client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except _STALE:
+            counts = self.incr_counters(keys, timeout=timeout, read=read)
+            return lambda: counts
+        try:
+            connection.send_command("EVALSHA", script.sha, len(names), *names, *args)
+        except _STALE:
+            connection.disconnect()
+            pool.release(connection)
+            counts = self.incr_counters(keys, timeout=timeout, read=read)
+            return lambda: counts
+        except BaseException:
+            connection.disconnect()
+            pool.release(connection)
+            raise
+
+        def answer() -> list[int]:
+            try:
+                reply = connection.read_response()
+            except _STALE:
+                connection.disconnect()
+                return self.incr_counters(keys, timeout=timeout, read=read)
+            except BaseException:
+                # Whatever else went wrong, the reply may still be on the socket: never reuse it.
+                connection.disconnect()
+                raise
+            finally:
+                pool.release(connection)
+            return [int(n) for n in reply]
+
+        return answer
+
+    def _counting(self, keys, *, timeout: int, read):
         client = self._cache.get_client(None, write=True)
         if self._counters is None:
             self._counters = client.register_script(_INCR_COUNTERS)
         names = [self.make_and_validate_key(key) for key in (*keys, *read)]
-        counts = self._counters(keys=names, args=[int(timeout), len(keys)], client=client)
-        return [int(n) for n in counts]
+        return client, self._counters, names, [int(timeout), len(keys)]
 
     _counters = None
 

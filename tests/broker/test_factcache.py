@@ -32,6 +32,52 @@ def cached(monkeypatch):
 factcache_enabled = factcache.enabled
 
 
+@pytest.fixture
+def redis_counters(settings, monkeypatch):
+    """The broker's rate limits counted in Redis (the project's backend, as in production),
+    each count's send and answer recorded in ``events``; ``count(key)`` reads a counter."""
+    import os
+    import uuid
+
+    from broker.ratelimit import counter
+    from config.cache import RedisCache
+
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs Redis; CI runs this with REDIS_URL")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    }
+    events: list[str] = []
+    real_send = RedisCache.send_counters
+
+    def send(self, *args, **kwargs):
+        events.append("count sent")
+        answer = real_send(self, *args, **kwargs)
+
+        def answered():
+            events.append("count answered")
+            return answer()
+
+        return answered
+
+    monkeypatch.setattr(RedisCache, "send_counters", send)
+
+    class Counters:
+        def count(self, key: str) -> int:
+            window = settings.BROKER_RATE_LIMIT_WINDOW_SECONDS
+            start = int(counter.timer() // window) * window
+            return counter.cache.get(f"{counter.prefix}:{key}:{start}") or 0
+
+    found = Counters()
+    found.events = events
+    yield found
+    counter.cache.clear()
+
+
 def queries(world, token, status=200) -> list[str]:
     with CaptureQueriesContext(connection) as ctx:
         response = world.get(PATH, token=token)
@@ -174,6 +220,58 @@ class TestWithTheCache:
         values.pop("id")
         type(grant).objects.create(**values)
         queries(world, token)
+
+    def test_a_cached_calls_rate_limit_is_counted_while_its_facts_are_checked(
+        self, world, cached, redis_counters, monkeypatch
+    ):
+        """The count is sent before the versions are read and its answer read after, so the
+        two waits overlap; on a miss, or with no facts kept, it is counted after the token as
+        before. Either way each call is counted once."""
+        events = redis_counters.events
+        real_versions = factcache.versions_with_connection
+
+        def versions(*args, **kwargs):
+            events.append("versions read")
+            return real_versions(*args, **kwargs)
+
+        monkeypatch.setattr(factcache, "versions_with_connection", versions)
+        token = world.token()
+        warm(world, token)
+        events.clear()
+        queries(world, token)
+        assert events == ["count sent", "versions read", "count answered"]
+        events.clear()
+        factcache.clear_local()
+        queries(world, token)
+        assert events == ["count sent", "count answered"]  # a miss: the token, then the count
+        assert redis_counters.count(f"grant:{world.grant.pk}") == 4
+
+    def test_a_cached_call_over_its_limit_is_refused_and_counted_once(
+        self, world, cached, redis_counters, settings
+    ):
+        settings.BROKER_RATE_LIMIT_PER_GRANT = 4
+        token = world.token()
+        warm(world, token)
+        queries(world, token)
+        queries(world, token)
+        response = world.get(PATH, token=token)
+        assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
+        assert redis_counters.count(f"grant:{world.grant.pk}") == 5
+
+    def test_an_ended_token_over_its_limit_is_told_its_token_is_invalid(
+        self, world, cached, redis_counters, settings
+    ):
+        """The count sent early does not change which refusal a call gets: the token is
+        checked before the rate limit is enforced, as without the cache."""
+        from oauth2_provider.models import AccessToken
+
+        settings.BROKER_RATE_LIMIT_PER_GRANT = 2
+        token = world.token()
+        warm(world, token)
+        AccessToken.objects.filter(user=world.user).update(expires=timezone.now())
+        response = world.get(PATH, token=token)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_token"
 
     def test_an_mcp_tool_call_reads_what_the_rest_call_reads(self, world, cached):
         """Its one tool's connection comes with the token, as a REST call's does."""
