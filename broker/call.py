@@ -37,6 +37,15 @@ def provider_failure(exc: exceptions.BrokerError) -> bool:
     )
 
 
+def authenticate_for_call(*, request, audience: str = API_AUDIENCE, service: str | None):
+    """The token of a request that is one brokered call (``broker.tokens.token_authenticate``),
+    the call's rate-limit count sent while a cached token's facts are checked: the two waits
+    overlap, and :func:`broker_call` enforces the count."""
+    return token_authenticate(
+        request=request, audience=audience, service=service, meanwhile=send_call_count
+    )
+
+
 def broker_call(
     *,
     request,
@@ -56,12 +65,8 @@ def broker_call(
     request's bearer token, already authenticated for ``audience`` a moment ago in this same
     request (the MCP endpoint does so before its JSON-RPC runs); otherwise it is read here."""
     if token is None:
-        # The call's rate-limit count is sent while a cached token's facts are checked.
-        token = token_authenticate(
-            request=request,
-            audience=audience,
-            service=operation.service if operation else None,
-            meanwhile=send_call_count,
+        token = authenticate_for_call(
+            request=request, audience=audience, service=operation.service if operation else None
         )
     name = operation.name if operation else name
     record = CallRecord(
@@ -77,7 +82,9 @@ def broker_call(
             or (timezone.now() - facts.issued_at > session_window())
         )
         if grant is not None:
-            enforce_call_count(token.overlapped, app_id=token.app.pk, grant_id=grant.pk)
+            # The count sent with the token's facts is this call's, used once.
+            early, token.overlapped = token.overlapped, None
+            enforce_call_count(early, app_id=token.app.pk, grant_id=grant.pk)
         provider = None
         if operation is not None and grant is not None:
             connection, provider = connection_for(

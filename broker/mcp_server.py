@@ -141,10 +141,14 @@ def mcp_endpoint(request):
     # Read once, for the connection hint here, the step-up check and the direct path; a body
     # over the limit is refused after authentication, unread.
     payload = _decoded(request.body) if len(request.body) <= MAX_BODY else None
+    service = _called_service(tools, payload)
     try:
-        token = services.token_authenticate(
-            request=request, audience=audience.MCP, service=_called_service(tools, payload)
-        )
+        if service is not None:  # one tool call: counted while the token is checked, as REST
+            token = services.authenticate_for_call(
+                request=request, audience=audience.MCP, service=service
+            )
+        else:
+            token = services.token_authenticate(request=request, audience=audience.MCP)
         grant = services.grant_for_token(token=token, request=request)
     except (exceptions.InvalidToken, exceptions.GrantRevoked) as problem:
         # A token of a revoked grant is no longer valid: 401, so the client asks the person

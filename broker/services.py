@@ -10,7 +10,7 @@
 - :mod:`broker.platform`: /me, /token, /actions/{id}.
 """
 
-from broker.call import broker_call
+from broker.call import authenticate_for_call, broker_call
 from broker.jobs import background_jobs_recheck, job_check
 from broker.pending import pending_action_perform
 from broker.platform import action_status, me, token_view
@@ -20,6 +20,7 @@ from broker.tokens import grant_for_token, token_authenticate
 __all__ = [
     "BrokerResult",
     "action_status",
+    "authenticate_for_call",
     "background_jobs_recheck",
     "broker_call",
     "grant_for_token",

@@ -249,6 +249,9 @@ OAUTH2_PROVIDER.update(
         ],
         # Client secrets are long random values: a fast keyed hash, not PBKDF2 (apps_registry/hashers.py).
         "CLIENT_SECRET_HASHER": "client_secret_hmac_sha256",
+        # Token values: 256 bits from the OS in one call (apps_registry/oauth_tokens.py).
+        "ACCESS_TOKEN_GENERATOR": "apps_registry.oauth_tokens.random_token",
+        "REFRESH_TOKEN_GENERATOR": "apps_registry.oauth_tokens.random_token",
         # Clients that register themselves (MCP clients), see apps_registry/registration_views.py
         # and apps_registry/cimd.py. Open registration, hardened in front of the library.
         "DCR_ENABLED": ENV.oauth_dcr_enabled,

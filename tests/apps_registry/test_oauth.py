@@ -1,6 +1,7 @@
 """The authorization server's rules, through Django's test client: every refusal is an RFC 6749
 error and changes nothing (no code, no token), except where the RFC says to revoke."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -71,6 +72,9 @@ def test_code_with_pkce_gives_hashed_tokens(client, app_secret, person):
     refresh = RefreshToken.objects.get()
     assert refresh.token == "" and refresh.token_checksum == checksum(body["refresh_token"])
     assert not Grant.objects.exists()  # the code is gone
+    # Both values are apps_registry.oauth_tokens': 256 random bits, URL-safe base64.
+    for value in (body["access_token"], body["refresh_token"]):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value), value
 
 
 def test_client_secret_is_stored_with_the_fast_hasher_and_people_keep_pbkdf2(app_secret):

@@ -306,6 +306,44 @@ class TestWithTheCache:
         (read,) = [q for q in mcp_queries() if token_statement(q)]
         assert "connections_connection" in read
 
+    def test_an_mcp_tool_call_is_counted_while_its_token_is_checked_and_a_list_is_not(
+        self, world, cached, redis_counters, monkeypatch
+    ):
+        import json
+
+        from tests.broker.test_mcp import bind
+
+        events = redis_counters.events
+        real_versions = factcache.versions_with_connection
+
+        def versions(*args, **kwargs):
+            events.append("versions read")
+            return real_versions(*args, **kwargs)
+
+        monkeypatch.setattr(factcache, "versions_with_connection", versions)
+        token = world.token()
+        bind(token, "http://testserver/mcp")
+
+        def mcp(method, params):
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+            response = world.client.post(
+                "/mcp", body, content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                HTTP_ACCEPT="application/json, text/event-stream",
+            )  # fmt: skip
+            assert response.status_code == 200, response.content
+
+        call = {"name": "github.repos.get", "arguments": {"owner": "octo", "repo": "hello"}}
+        mcp("tools/call", call)
+        mcp("tools/call", call)  # warm: the first marked the grant used
+        events.clear()
+        mcp("tools/call", call)
+        assert events == ["count sent", "versions read", "count answered"]
+        events.clear()
+        mcp("tools/list", {})
+        assert events == ["versions read"]  # listing tools is not a call: nothing counted
+        assert redis_counters.count(f"grant:{world.grant.pk}") == 3
+
     def test_inside_a_transaction_the_cache_is_not_used(self, world, cached):
         """A transaction's own writes to a row all carry its xmin: a row it read between two of
         them must not pass for current."""
