@@ -35,7 +35,8 @@ factcache_enabled = factcache.enabled
 @pytest.fixture
 def redis_counters(settings, monkeypatch):
     """The broker's rate limits counted in Redis (the project's backend, as in production),
-    each count's send and answer recorded in ``events``; ``count(key)`` reads a counter."""
+    each count's send and answer, and each cached call's versions read, recorded in ``events``;
+    ``count(key)`` reads a counter."""
     import os
     import uuid
 
@@ -65,6 +66,13 @@ def redis_counters(settings, monkeypatch):
         return answered
 
     monkeypatch.setattr(RedisCache, "send_counters", send)
+    real_versions = factcache.versions_with_connection
+
+    def versions(*args, **kwargs):
+        events.append("versions read")
+        return real_versions(*args, **kwargs)
+
+    monkeypatch.setattr(factcache, "versions_with_connection", versions)
 
     class Counters:
         def count(self, key: str) -> int:
@@ -222,19 +230,12 @@ class TestWithTheCache:
         queries(world, token)
 
     def test_a_cached_calls_rate_limit_is_counted_while_its_facts_are_checked(
-        self, world, cached, redis_counters, monkeypatch
+        self, world, cached, redis_counters
     ):
         """The count is sent before the versions are read and its answer read after, so the
         two waits overlap; on a miss, or with no facts kept, it is counted after the token as
         before. Either way each call is counted once."""
         events = redis_counters.events
-        real_versions = factcache.versions_with_connection
-
-        def versions(*args, **kwargs):
-            events.append("versions read")
-            return real_versions(*args, **kwargs)
-
-        monkeypatch.setattr(factcache, "versions_with_connection", versions)
         token = world.token()
         warm(world, token)
         events.clear()
@@ -307,20 +308,13 @@ class TestWithTheCache:
         assert "connections_connection" in read
 
     def test_an_mcp_tool_call_is_counted_while_its_token_is_checked_and_a_list_is_not(
-        self, world, cached, redis_counters, monkeypatch
+        self, world, cached, redis_counters
     ):
         import json
 
         from tests.broker.test_mcp import bind
 
         events = redis_counters.events
-        real_versions = factcache.versions_with_connection
-
-        def versions(*args, **kwargs):
-            events.append("versions read")
-            return real_versions(*args, **kwargs)
-
-        monkeypatch.setattr(factcache, "versions_with_connection", versions)
         token = world.token()
         bind(token, "http://testserver/mcp")
 
