@@ -180,11 +180,25 @@ class Person:
 
 
 def run_async(func, *args):
-    """``anyio.run(func, *args)`` on a thread of its own: a browser test earlier in the session
-    (Playwright's sync API) may leave an event loop running in the test thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """``anyio.run(func, *args)`` on a thread of its own (:func:`in_a_thread`)."""
     import anyio
 
+    return in_a_thread(anyio.run, func, *args)
+
+
+def in_a_thread(func, *args):
+    """``func(*args)`` on a thread of its own, its database connections closed after: a browser
+    test earlier in the session (Playwright's sync API) may leave an event loop running in the
+    test thread, where the MCP SDK's path (``async_to_sync``) cannot run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run():
+        try:
+            return func(*args)
+        finally:
+            connections.close_all()
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(anyio.run, func, *args).result()
+        return pool.submit(run).result()
