@@ -215,8 +215,8 @@ def _grant_columns(db: str) -> tuple[int, int]:
 def grant_connection_ids(row: tuple) -> dict[str, int]:
     """service -> connection id, as the row's grant names them (what the token statement joins
     on for a service: a value of up to 18 digits, as a number or a string)."""
-    grant_id, connections_at = _grant_columns(router.db_for_read(get_access_token_model()))
-    if row[grant_id] is None:
+    grant_pk_at, connections_at = _grant_columns(router.db_for_read(get_access_token_model()))
+    if row[grant_pk_at] is None:  # the LEFT JOIN found no grant
         return {}
     named = row[connections_at]
     if isinstance(named, str | bytes | bytearray):  # JSON as the driver returns it

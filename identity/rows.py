@@ -12,7 +12,7 @@ compiler applies (the backend's, then the field's own), and the instance is made
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +57,9 @@ class Columns:
 
 
 @functools.cache
-def columns(model, db: str, names: Iterable[str] | None = None) -> Columns:
+def columns(model, db: str, names: tuple[str, ...] | None = None) -> Columns:
     """The columns of ``model`` named by ``names`` (field names or attnames; every concrete
-    field when None), in the model's order. ``names`` must be hashable (a tuple)."""
+    field when None), in the model's order; built once per model, database and names."""
     wanted = None if names is None else set(names)
     fields = tuple(
         field
