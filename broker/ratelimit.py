@@ -27,10 +27,6 @@ class CallCount:
     grant_id: int | None
     verdicts: tuple[tuple[str, Verdict], ...]  # (app or grant, verdict)
 
-    def counts(self, *, app_id: int, grant_id: int | None) -> bool:
-        """Whether this is the count of a call for this app and grant."""
-        return (self.app_id, self.grant_id) == (app_id, grant_id)
-
     def enforce(self) -> None:
         """Raise RateLimited when the app or the grant has used up its window."""
         for kind, verdict in self.verdicts:
@@ -68,7 +64,7 @@ def limit_call(*, app_id: int, grant_id: int | None = None) -> None:
 def enforce_call_count(count: CallCount | None, *, app_id: int, grant_id: int | None) -> None:
     """Enforce ``count`` if it is this call's (sent early, for the app and grant the call turned
     out to act for); otherwise count the call now."""
-    if count is not None and count.counts(app_id=app_id, grant_id=grant_id):
+    if count is not None and (count.app_id, count.grant_id) == (app_id, grant_id):
         count.enforce()
     else:
         limit_call(app_id=app_id, grant_id=grant_id)

@@ -71,18 +71,14 @@ class RedisCache(DjangoRedisCache):
         try:
             connection = pool.get_connection()
         except _STALE:
-            counts = self.incr_counters(keys, timeout=timeout, read=read)
-            return lambda: counts
+            return self._counted_now(keys, timeout=timeout, read=read)
         try:
             connection.send_command("EVALSHA", script.sha, len(names), *names, *args)
-        except _STALE:
+        except BaseException as error:
             connection.disconnect()
             pool.release(connection)
-            counts = self.incr_counters(keys, timeout=timeout, read=read)
-            return lambda: counts
-        except BaseException:
-            connection.disconnect()
-            pool.release(connection)
+            if isinstance(error, _STALE):
+                return self._counted_now(keys, timeout=timeout, read=read)
             raise
 
         def answer() -> list[int]:
@@ -100,6 +96,10 @@ class RedisCache(DjangoRedisCache):
             return [int(n) for n in reply]
 
         return answer
+
+    def _counted_now(self, keys, *, timeout: int, read) -> Callable[[], list[int]]:
+        counts = self.incr_counters(keys, timeout=timeout, read=read)
+        return lambda: counts
 
     def _counting(self, keys, *, timeout: int, read):
         client = self._cache.get_client(None, write=True)

@@ -5,15 +5,21 @@ very next call. Counts, not timings; real commits on PostgreSQL (row versions ar
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from broker import factcache
+from broker.ratelimit import counter
 from broker.selectors import ROW_VERSIONS, grant_connection_ids
+from config.cache import RedisCache
 from tests.broker.conftest import GH_READ, make_world
-from tests.markers import postgresql_only
+from tests.markers import REDIS_URL, needs_redis, postgresql_only
 
 PATH = "github/repos/octo/hello"
 
@@ -32,35 +38,39 @@ def cached(monkeypatch):
 factcache_enabled = factcache.enabled
 
 
+@dataclass
+class RedisCounters:
+    """Each count's send and answer, and each cached call's versions read, in ``events``."""
+
+    events: list[str] = field(default_factory=list)
+
+    def count(self, key: str) -> int:
+        """The broker's counter for ``key`` (``app:1``, ``grant:2``) in this window."""
+        window = settings.BROKER_RATE_LIMIT_WINDOW_SECONDS
+        start = int(counter.timer() // window) * window
+        return counter.cache.get(f"{counter.prefix}:{key}:{start}") or 0
+
+
 @pytest.fixture
 def redis_counters(settings, monkeypatch):
     """The broker's rate limits counted in Redis (the project's backend, as in production),
-    each count's send and answer, and each cached call's versions read, recorded in ``events``;
-    ``count(key)`` reads a counter."""
-    import os
-    import uuid
-
-    from broker.ratelimit import counter
-    from config.cache import RedisCache
-
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("needs Redis; CI runs this with REDIS_URL")
+    recorded (:class:`RedisCounters`). Tests using it are marked ``needs_redis``."""
     settings.CACHES = {
         "default": {
             "BACKEND": "config.cache.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
+            "LOCATION": REDIS_URL,
             "KEY_PREFIX": f"test-{uuid.uuid4().hex}",
         }
     }
-    events: list[str] = []
+    recorded = RedisCounters()
     real_send = RedisCache.send_counters
 
     def send(self, *args, **kwargs):
-        events.append("count sent")
+        recorded.events.append("count sent")
         answer = real_send(self, *args, **kwargs)
 
         def answered():
-            events.append("count answered")
+            recorded.events.append("count answered")
             return answer()
 
         return answered
@@ -69,20 +79,11 @@ def redis_counters(settings, monkeypatch):
     real_versions = factcache.versions_with_connection
 
     def versions(*args, **kwargs):
-        events.append("versions read")
+        recorded.events.append("versions read")
         return real_versions(*args, **kwargs)
 
     monkeypatch.setattr(factcache, "versions_with_connection", versions)
-
-    class Counters:
-        def count(self, key: str) -> int:
-            window = settings.BROKER_RATE_LIMIT_WINDOW_SECONDS
-            start = int(counter.timer() // window) * window
-            return counter.cache.get(f"{counter.prefix}:{key}:{start}") or 0
-
-    found = Counters()
-    found.events = events
-    yield found
+    yield recorded
     counter.cache.clear()
 
 
@@ -229,6 +230,7 @@ class TestWithTheCache:
         type(grant).objects.create(**values)
         queries(world, token)
 
+    @needs_redis
     def test_a_cached_calls_rate_limit_is_counted_while_its_facts_are_checked(
         self, world, cached, redis_counters
     ):
@@ -247,6 +249,7 @@ class TestWithTheCache:
         assert events == ["count sent", "count answered"]  # a miss: the token, then the count
         assert redis_counters.count(f"grant:{world.grant.pk}") == 4
 
+    @needs_redis
     def test_a_cached_call_over_its_limit_is_refused_and_counted_once(
         self, world, cached, redis_counters, settings
     ):
@@ -259,6 +262,7 @@ class TestWithTheCache:
         assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
         assert redis_counters.count(f"grant:{world.grant.pk}") == 5
 
+    @needs_redis
     def test_an_ended_token_over_its_limit_is_told_its_token_is_invalid(
         self, world, cached, redis_counters, settings
     ):
@@ -307,6 +311,7 @@ class TestWithTheCache:
         (read,) = [q for q in mcp_queries() if token_statement(q)]
         assert "connections_connection" in read
 
+    @needs_redis
     def test_an_mcp_tool_call_is_counted_while_its_token_is_checked_and_a_list_is_not(
         self, world, cached, redis_counters
     ):

@@ -6,22 +6,20 @@ Redis)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 from apps_registry.ratelimit import FixedWindowLimiter
 from config.cache import RedisCache
+from tests.markers import REDIS_URL, needs_redis
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("REDIS_URL"), reason="needs Redis; CI runs this with REDIS_URL"
-)
+pytestmark = needs_redis
 
 
 @pytest.fixture
 def redis_cache():
-    backend = RedisCache(os.environ["REDIS_URL"], {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    backend = RedisCache(REDIS_URL, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
     yield backend
     backend.clear()
 
