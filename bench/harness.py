@@ -432,7 +432,7 @@ def bench_token(ctx, args) -> None:
         "stock": {"port": ctx["stock"], "method": "POST", "path": "/o/token/",
                   "headers": {"Authorization": dot_auth},
                   "form": {"grant_type": "client_credentials"}},
-        "floor": {"port": ctx["floor_dot"], "method": "POST", "path": "/o/token/",
+        "floor_dot": {"port": ctx["floor_dot"], "method": "POST", "path": "/o/token/",
                   "headers": {"Authorization": dot_auth},
                   "form": {"grant_type": "client_credentials"}},
         "platform": {"port": ctx["platform"], "method": "POST", "path": "/oauth/token/",
@@ -446,7 +446,7 @@ def bench_token(ctx, args) -> None:
     report("token endpoint client credentials, 16 clients", p["rps"], "req/s",
            "stock DOT (fast hash)", s["rps"], ">= 600/s, >= stock",
            p["rps"] >= 600 and p["rps"] >= s["rps"])  # fmt: skip
-    inform("  floor DOT client credentials", t["floor"]["rps"], "req/s", "stock DOT (fast hash)",
+    inform("  floor DOT client credentials", t["floor_dot"]["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"])  # fmt: skip
 
     dot_rf = dot["refresh"]
@@ -459,7 +459,7 @@ def bench_token(ctx, args) -> None:
                   "headers": {"Authorization": dot_rauth},
                   "form": {"grant_type": "refresh_token"},
                   "token_source": stock_tokens[::2]},
-        "floor": {"port": ctx["floor_dot"], "method": "POST", "path": "/o/token/",
+        "floor_dot": {"port": ctx["floor_dot"], "method": "POST", "path": "/o/token/",
                   "headers": {"Authorization": dot_rauth},
                   "form": {"grant_type": "refresh_token"},
                   "token_source": stock_tokens[1::2]},
@@ -472,12 +472,12 @@ def bench_token(ctx, args) -> None:
     p, s = t["platform"], t["stock"]
     report("token endpoint refresh grant, 16 clients", p["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"], ">= 300/s", p["rps"] >= 300)  # fmt: skip
-    inform("  floor DOT refresh grant", t["floor"]["rps"], "req/s", "stock DOT (fast hash)",
+    inform("  floor DOT refresh grant", t["floor_dot"]["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"])  # fmt: skip
 
 
 def print_token_windows(grant: str, t: dict) -> None:
-    names = {"platform": "platform", "stock": "stock DOT", "floor": "floor DOT"}
+    names = {"platform": "platform", "stock": "stock DOT", "floor_dot": "floor DOT"}
     print(f"  {grant}, 16 clients: " + "; ".join(
         f"{label} {t[name]['rps']:.0f}/s {t[name]['statuses']} p50 {pct(t[name]['lat'], 50):.1f} ms"
         for name, label in names.items()
@@ -789,7 +789,7 @@ def main() -> None:
                 procs, {**dot_env, "DJANGO_SETTINGS_MODULE": "bench.baselines.floor_dot"},
                 ctx["floor_dot"], "django.core.wsgi:get_wsgi_application()",
             )  # fmt: skip
-            SERVERS["floor"] = (floor_dot.pid, dot_db)
+            SERVERS["floor_dot"] = (floor_dot.pid, dot_db)
         print(
             f"production layout: gunicorn gunicorn.conf.py (workers="
             f"{env.get('WEB_CONCURRENCY', 'default')}, threads={env.get('GUNICORN_THREADS', 4)}), "
