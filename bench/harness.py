@@ -4,7 +4,9 @@ Starts the production layout (gunicorn with the platform's ``gunicorn.conf.py``,
 Redis, a Celery worker for the refresh sweep) and, as separate processes, an independent fake
 GitHub (``bench/fakeprovider.py``), the bare Django proxy (``bench/baselines/bare_proxy.py``) and
 stock django-oauth-toolkit (``bench/baselines/stock_dot.py``), both under the same gunicorn
-settings. Platform and baseline are measured interleaved (call by call for latency, in alternating
+settings, and two floors: the bare proxy and stock DOT plus only the waits the platform cannot do
+without (``bench/baselines/floor_proxy.py``, ``floor_dot.py``), printed with no budget of their
+own. Platform and baseline are measured interleaved (call by call for latency, in alternating
 windows for throughput), so both see the same machine. Each figure is printed with its baseline,
 the ratio, its budget and the load average at the time::
 
@@ -81,7 +83,7 @@ def report(figure: str, value: float, unit: str, baseline: str, base_value, budg
 
 
 def inform(figure: str, value: float, unit: str, baseline: str, base_value: float) -> None:
-    """A figure printed beside the budgets' rows, with no budget of its own (the floor proxy's)."""
+    """A figure printed beside the budgets' rows with no budget of its own (a floor's)."""
     ratio = value / base_value if base_value else None
     RESULTS.append({
         "figure": figure, "value": round(value, 3), "unit": unit, "baseline": baseline,
