@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -115,7 +115,17 @@ def refresh_sweep_run(*, threads: int | None = None, batch: int = BATCH) -> Coun
         # without waiting: the embedded setup refreshes one connection after the other.
         threads = 1
     outcomes: Counter = Counter()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="refresh-sweep") as pool:
+    # Each pool thread's own database connection (``connection`` is per thread), closed below
+    # once the pool has ended; left alone it would stay open until the garbage collector ran.
+    opened: list = []
+
+    def keep_connection():
+        opened.append(connections[DEFAULT_DB_ALIAS])
+        opened[-1].inc_thread_sharing()  # to be closed from this thread
+
+    with ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="refresh-sweep", initializer=keep_connection
+    ) as pool:
         while True:
             lease_id = uuid.uuid4().hex  # refresh_lease_id holds 32 characters
             rows = claim_due_batch(lease_id=lease_id, limit=batch)
@@ -128,7 +138,6 @@ def refresh_sweep_run(*, threads: int | None = None, batch: int = BATCH) -> Coun
                 _release_unused(rows, lease_id)
             if len(rows) < batch:
                 break
-        # The pool's threads end with the pool; their database connections with them.
-        for _ in range(threads):
-            pool.submit(connection.close)
+    for pool_connection in opened:
+        pool_connection.close()
     return outcomes

@@ -1,4 +1,9 @@
+import time
+
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished
+from django.db import connection, connections
 
 from tests.browser import browser, page  # noqa: F401 - fixtures for browser tests
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -18,6 +23,53 @@ def password():
 def signed_in_client(client, user):
     client.force_login(user)
     return client
+
+
+# --- database connections -------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="session")
+def _live_server_requests_close_their_connections():
+    """A live server (pytest-django's, a thread per HTTP connection) serves a keep-alive client
+    (a browser, a requests.Session) on one thread until the client hangs up, and with
+    CONN_MAX_AGE that thread keeps its database connection as long: past the test, past the
+    session even, where it keeps pytest-django from dropping the test database. Its requests
+    give their connection back when they end, as with CONN_MAX_AGE = 0."""
+
+    def close(sender, **kwargs):
+        if isinstance(sender, type) and issubclass(sender, WSGIHandler):  # not the test Client
+            connections.close_all()
+
+    request_finished.connect(close, dispatch_uid="tests.live_server_close")
+    yield
+    request_finished.disconnect(dispatch_uid="tests.live_server_close")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Before the test database is dropped: fail if a session other than the test thread's own is
+    still connected to it, a thread that used the database and did not close its connection
+    (``connections.close_all()`` before the thread ends; tests/concurrency.py)."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        for _ in range(20):  # a live server's last request may still be finishing
+            cursor.execute(
+                "SELECT pid, state, backend_start, left(query, 80) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            others = cursor.fetchall()
+            if not others:
+                return
+            time.sleep(0.1)
+    pytest.fail(
+        f"{len(others)} other session(s) still connected to the test database at the end of the"
+        " run, from threads that did not close their database connection:\n"
+        + "\n".join(
+            f"  pid {pid} {state}, since {start:%H:%M:%S}: {query}"
+            for pid, state, start, query in others
+        ),
+        pytrace=False,
+    )
 
 
 # --- apps_registry ------------------------------------------------------------------------------
