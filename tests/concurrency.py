@@ -1,8 +1,10 @@
-"""Run one callable from many threads at once, for row-lock tests on PostgreSQL."""
+"""Run one callable from many threads at once, for row-lock tests on PostgreSQL; see which
+threads left their database connection open."""
 
 import threading
+import time
 
-from django.db import connections
+from django.db import connection, connections
 
 
 def race(target, n: int, *, timeout: float = 60) -> tuple[list, list]:
@@ -26,3 +28,21 @@ def race(target, n: int, *, timeout: float = 60) -> tuple[list, list]:
     for thread in threads:
         thread.join(timeout)
     return results, errors
+
+
+def other_database_sessions(*, wait: float = 2.0) -> list[tuple]:
+    """The PostgreSQL sessions on this database other than this thread's own, once none is left
+    or after ``wait`` seconds (a live server's last request may still be finishing): what a
+    thread that used the database and ended without closing its connection leaves behind until
+    the garbage collector gets to it. (pid, state, backend start, the start of its last query)."""
+    deadline = time.monotonic() + wait
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT pid, state, backend_start, left(query, 80) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            others = cursor.fetchall()
+            if not others or time.monotonic() >= deadline:
+                return others
+            time.sleep(0.1)

@@ -1,11 +1,10 @@
-import time
-
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished
 from django.db import connection, connections
 
 from tests.browser import browser, page  # noqa: F401 - fixtures for browser tests
+from tests.concurrency import other_database_sessions
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 
@@ -51,16 +50,10 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
     if connection.vendor != "postgresql":
         return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        for _ in range(20):  # a live server's last request may still be finishing
-            cursor.execute(
-                "SELECT pid, state, backend_start, left(query, 80) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            others = cursor.fetchall()
-            if not others:
-                return
-            time.sleep(0.1)
+    with django_db_blocker.unblock():
+        others = other_database_sessions()
+    if not others:
+        return
     pytest.fail(
         f"{len(others)} other session(s) still connected to the test database at the end of the"
         " run, from threads that did not close their database connection:\n"
