@@ -30,11 +30,12 @@ def race(target, n: int, *, timeout: float = 60) -> tuple[list, list]:
     return results, errors
 
 
-def other_database_sessions(*, wait: float = 2.0) -> list[tuple]:
-    """The PostgreSQL sessions on this database other than this thread's own, once none is left
-    or after ``wait`` seconds (a live server's last request may still be finishing): what a
-    thread that used the database and ended without closing its connection leaves behind until
-    the garbage collector gets to it. (pid, state, backend start, the start of its last query)."""
+def other_database_sessions(*, wait: float = 2.0, besides: frozenset = frozenset()) -> list[tuple]:
+    """The PostgreSQL sessions on this database other than this thread's own and those in
+    ``besides`` (pids), once none is left or after ``wait`` seconds (a live server's last request
+    may still be finishing): what a thread that used the database and ended without closing its
+    connection leaves behind until the garbage collector gets to it. (pid, state, backend start,
+    the start of its last query)."""
     deadline = time.monotonic() + wait
     with connection.cursor() as cursor:
         while True:
@@ -42,7 +43,7 @@ def other_database_sessions(*, wait: float = 2.0) -> list[tuple]:
                 "SELECT pid, state, backend_start, left(query, 80) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            others = cursor.fetchall()
+            others = [row for row in cursor.fetchall() if row[0] not in besides]
             if not others or time.monotonic() >= deadline:
                 return others
             time.sleep(0.1)
