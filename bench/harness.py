@@ -357,6 +357,17 @@ def load_windows(
     return totals
 
 
+def print_windows(title: str, t: dict, labels: dict[str, str]) -> None:
+    """Each side's rate, statuses and p50, then its CPU per request (``labels``: name -> label)."""
+    print(f"  {title}: " + "; ".join(
+        f"{label} {t[name]['rps']:.0f}/s {t[name]['statuses']} p50 {pct(t[name]['lat'], 50):.1f} ms"
+        for name, label in labels.items()
+    ) + "\n    " + "; ".join(f"{label} {cpu_text(t[name])}" for name, label in labels.items()))  # fmt: skip
+
+
+TOKEN_SIDES = {"platform": "platform", "stock": "stock DOT", "floor_dot": "floor DOT"}
+
+
 def cpu_text(t: dict) -> str:
     """CPU per request of the server (all its processes) and of its PostgreSQL backends."""
     return f"CPU/request {t['cpu_ms']:.1f} ms + PostgreSQL {t['pg_ms']:.1f} ms"
@@ -412,10 +423,7 @@ def bench_broker(ctx, args) -> None:
                    "headers": {"Authorization": f"Bearer {world.token}"}},
     }  # fmt: skip
     t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="broker")
-    print("  16 clients: " + "; ".join(
-        f"{name} {t[name]['rps']:.0f}/s p50 {pct(t[name]['lat'], 50):.1f} ms {t[name]['statuses']}"
-        for name in targets
-    ) + "\n    " + "; ".join(f"{name} {cpu_text(t[name])}" for name in targets))  # fmt: skip
+    print_windows("16 clients", t, {"bare": "bare", "floor": "floor", "broker": "broker"})
     share = t["broker"]["rps"] / t["bare"]["rps"] if t["bare"]["rps"] else 0
     report("broker throughput, 16 clients", t["broker"]["rps"], "req/s", "bare proxy req/s",
            t["bare"]["rps"], ">= 60% of bare", share >= 0.6)  # fmt: skip
@@ -443,7 +451,7 @@ def bench_token(ctx, args) -> None:
                               "scope": "identity.profile.read"}},
     }  # fmt: skip
     t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="cc")
-    print_token_windows("client credentials", t)
+    print_windows("client credentials, 16 clients", t, TOKEN_SIDES)
     p, s = t["platform"], t["stock"]
     report("token endpoint client credentials, 16 clients", p["rps"], "req/s",
            "stock DOT (fast hash)", s["rps"], ">= 600/s, >= stock",
@@ -470,20 +478,12 @@ def bench_token(ctx, args) -> None:
                      "token_source": list(world.refresh_tokens)},
     }  # fmt: skip
     t = load_windows(targets, clients=16, duration=args.window, rounds=args.rounds, label="refresh")
-    print_token_windows("refresh grant", t)
+    print_windows("refresh grant, 16 clients", t, TOKEN_SIDES)
     p, s = t["platform"], t["stock"]
     report("token endpoint refresh grant, 16 clients", p["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"], ">= 300/s", p["rps"] >= 300)  # fmt: skip
     inform("  floor DOT refresh grant", t["floor_dot"]["rps"], "req/s", "stock DOT (fast hash)",
            s["rps"])  # fmt: skip
-
-
-def print_token_windows(grant: str, t: dict) -> None:
-    names = {"platform": "platform", "stock": "stock DOT", "floor_dot": "floor DOT"}
-    print(f"  {grant}, 16 clients: " + "; ".join(
-        f"{label} {t[name]['rps']:.0f}/s {t[name]['statuses']} p50 {pct(t[name]['lat'], 50):.1f} ms"
-        for name, label in names.items()
-    ) + "\n    " + "; ".join(f"{label} {cpu_text(t[name])}" for name, label in names.items()))  # fmt: skip
 
 
 def bench_queries(ctx, args) -> None:

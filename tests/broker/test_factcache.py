@@ -19,6 +19,7 @@ from broker.ratelimit import counter
 from broker.selectors import ROW_VERSIONS, grant_connection_ids
 from config.cache import RedisCache
 from tests.broker.conftest import GH_READ, make_world
+from tests.broker.person import in_a_thread
 from tests.markers import REDIS_URL, needs_redis, postgresql_only
 
 PATH = "github/repos/octo/hello"
@@ -317,7 +318,6 @@ class TestWithTheCache:
     ):
         import json
 
-        from tests.broker.person import in_a_thread
         from tests.broker.test_mcp import bind
 
         events = redis_counters.events
